@@ -1,0 +1,103 @@
+"""Paths, quick vs full mode, and reproducibility (used by every chapter).
+
+Chapter 00 introduces :func:`seed_everything` and :func:`environment`; every later chapter
+calls ``seed_everything`` in its setup cell. Nothing here imports TensorFlow at module level,
+so the ``swtwo`` command starts fast.
+
+Quick mode (``SWTWO_QUICK=1``, set by ``make test``) is read only by the helpers: the
+training helper caps epochs and steps, and the dataset loaders take subsets. Notebooks never
+branch on it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+#: Root of the repository (the package is installed editable from it).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+QUICK_ENV = "SWTWO_QUICK"
+#: In quick mode the training helper runs at most this many epochs ...
+QUICK_MAX_EPOCHS = 2
+#: ... of at most this many steps (batches) each.
+QUICK_MAX_STEPS = 200
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def quick_mode() -> bool:
+    """True when ``$SWTWO_QUICK`` asks for the short, test-sized run.
+
+    Raises ValueError on a value that is neither true-ish nor false-ish, so a typo such as
+    ``SWTWO_QUICK=ture`` does not silently start an hour-long full run.
+    """
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"${QUICK_ENV}={os.environ[QUICK_ENV]!r} is not understood: "
+        "use 1 for quick mode or 0 (or unset it) for the full run"
+    )
+
+
+def mode_name() -> str:
+    """``"quick"`` or ``"full"``, for printing beside results."""
+    return "quick" if quick_mode() else "full"
+
+
+def samples_dir() -> Path:
+    """Folder of the offline samples (``data/samples``; ``$SWTWO_SAMPLES_DIR`` overrides)."""
+    return Path(os.environ.get("SWTWO_SAMPLES_DIR", REPO_ROOT / "data" / "samples"))
+
+
+def build_dir() -> Path:
+    """Folder for everything the kit writes: models, results, figures (``build/``).
+
+    ``$SWTWO_BUILD_DIR`` overrides it; ``make course`` points it at its output folder.
+    """
+    return Path(os.environ.get("SWTWO_BUILD_DIR", REPO_ROOT / "build"))
+
+
+def seed_everything(seed: int = 42, *, deterministic: bool = True) -> int:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow ops deterministic.
+
+    Every chapter's setup cell calls this (introduced in chapter 00). With the same seed, two
+    runs of a chapter on the same machine give identical weights and metrics. Determinism costs
+    some speed on GPUs and a little on CPUs; pass ``deterministic=False`` to trade it away.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import keras
+    import tensorflow as tf
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    keras.utils.set_random_seed(seed)  # seeds Python's random, NumPy and TF/Keras
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return seed
+
+
+def environment() -> dict:
+    """Versions, hardware and mode of this run, as a dict (shown by chapter 00's setup cell)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_datasets": tfds.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(terse=True),
+        "cpu_cores": os.cpu_count(),
+        "gpus": [gpu.name for gpu in gpus],
+        "mode": mode_name(),
+    }

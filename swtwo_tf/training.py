@@ -1,0 +1,111 @@
+"""The training helper every chapter calls instead of ``model.fit`` (introduced in chapter 00).
+
+It is the one place that reads quick mode for training: with ``SWTWO_QUICK=1`` it runs at
+most :data:`config.QUICK_MAX_EPOCHS` epochs of at most :data:`config.QUICK_MAX_STEPS` batches
+and says so. It also wires the callbacks a learner should not have to re-type: a best-model
+checkpoint written atomically (so an interrupted run never leaves a half-written file),
+early stopping that restores the best weights, and the wall time of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+
+from swtwo_tf import config
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Save the model to ``path`` (``.keras``) whenever ``monitor`` improves.
+
+    The file is written to a temporary name in the same folder and then renamed, so the
+    checkpoint on disk is always a complete model, even if training is killed mid-save.
+    """
+
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss"):
+        super().__init__()
+        self.path = Path(path)
+        if self.path.suffix != ".keras":
+            raise ValueError(f"checkpoint path must end in .keras, got {str(path)!r}")
+        self.monitor = monitor
+        self.mode = "max" if "acc" in monitor else "min"
+        self.best: float | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise KeyError(
+                f"checkpoint monitors {self.monitor!r} but the epoch logged only "
+                f"{sorted(logs or {})}; pass validation data or another monitor"
+            )
+        better = self.best is None or (value > self.best if self.mode == "max"
+                                       else value < self.best)
+        if better:
+            self.best = float(value)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".keras", dir=self.path.parent)
+            os.close(fd)
+            try:
+                self.model.save(tmp)
+                os.replace(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+
+
+def fit(
+    model: keras.Model,
+    train,
+    validation=None,
+    *,
+    epochs: int,
+    callbacks: list | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    monitor: str | None = None,
+    early_stopping: int | None = None,
+    verbose: int = 2,
+) -> keras.callbacks.History:
+    """Train a compiled ``model`` on batched ``tf.data`` datasets; returns the History.
+
+    Args:
+        train, validation: batched datasets of ``(inputs, targets)``.
+        epochs: epochs of the full run (quick mode caps them).
+        checkpoint: a ``.keras`` path; the best model so far is saved there atomically.
+        monitor: metric for the checkpoint and early stopping (default ``val_loss`` with
+            validation data, else ``loss``).
+        early_stopping: patience in epochs; stops and restores the best weights.
+        verbose: Keras verbosity; 2 prints one line per epoch, readable in logs and notebooks.
+
+    Shuffling is the pipeline's job (``Dataset.shuffle``), so Keras's own is turned off.
+
+    The returned History has an extra attribute ``seconds``: the wall time of training.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not getattr(model, "compiled", False):
+        raise ValueError("compile the model (optimizer, loss, metrics) before calling fit()")
+    monitor = monitor or ("val_loss" if validation is not None else "loss")
+    all_callbacks = list(callbacks or [])
+    if checkpoint is not None:
+        all_callbacks.append(AtomicCheckpoint(checkpoint, monitor=monitor))
+    if early_stopping is not None:
+        all_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=early_stopping, restore_best_weights=True,
+            mode="max" if "acc" in monitor else "min"))
+    if config.quick_mode():
+        capped = min(epochs, config.QUICK_MAX_EPOCHS)
+        print(f"Quick mode (SWTWO_QUICK=1): {capped} of {epochs} epochs, at most "
+              f"{config.QUICK_MAX_STEPS} batches each. Unset SWTWO_QUICK for the full run.")
+        epochs = capped
+        train = train.take(config.QUICK_MAX_STEPS)
+        if validation is not None:
+            validation = validation.take(config.QUICK_MAX_STEPS)
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=validation, epochs=epochs, shuffle=False,
+                        callbacks=all_callbacks, verbose=verbose)
+    history.seconds = time.perf_counter() - start
+    return history

@@ -1,0 +1,71 @@
+"""Quick-mode flag and reproducibility under a seed."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from swtwo_tf import config, datasets, training
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False),
+])
+def test_quick_mode_values(monkeypatch, value, expected):
+    monkeypatch.setenv("SWTWO_QUICK", value)
+    assert config.quick_mode() is expected
+    assert config.mode_name() == ("quick" if expected else "full")
+
+
+def test_quick_mode_typo_is_an_error(monkeypatch):
+    monkeypatch.setenv("SWTWO_QUICK", "ture")
+    with pytest.raises(ValueError, match="SWTWO_QUICK='ture' is not understood"):
+        config.quick_mode()
+
+
+def test_seed_must_be_a_natural_number():
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        config.seed_everything(-1)
+
+
+def _quick_run(seed: int):
+    """Seed, build a small CNN, train it in quick mode on digits; return weights and logs."""
+    config.seed_everything(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", datasets.SampleDataWarning)
+        train = datasets.load("mnist", "train", as_supervised=True)
+    train = (train.take(2048).map(lambda x, y: (keras.ops.cast(x, "float32") / 255.0, y))
+             .shuffle(2048, seed=seed).batch(64))
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Dropout(0.2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    history = training.fit(model, train, epochs=5, verbose=0)
+    return model.get_weights(), history.history
+
+
+def test_same_seed_same_weights_and_metrics(quick):
+    weights_a, logs_a = _quick_run(7)
+    weights_b, logs_b = _quick_run(7)
+    assert len(logs_a["loss"]) == config.QUICK_MAX_EPOCHS  # quick mode capped 5 epochs
+    assert logs_a == logs_b
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+    weights_c, _ = _quick_run(8)
+    assert any(not np.array_equal(a, c) for a, c in zip(weights_a, weights_c, strict=True))
+
+
+def test_environment_report_fields():
+    env = config.environment()
+    assert env["tensorflow"].startswith("2.21")
+    assert env["cpu_cores"] >= 1
+    assert env["mode"] in {"quick", "full"}

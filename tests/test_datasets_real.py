@@ -1,0 +1,93 @@
+"""The data layer on the real TFDS datasets (skipped, naming the dataset, when absent)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import EXPECTED_SPECS, require_real, spec_of
+
+from swtwo_tf import datasets
+from swtwo_tf.datasets import core
+
+SIZES = {
+    "mnist": {"train": 60_000, "test": 10_000},
+    "fashion_mnist": {"train": 60_000, "test": 10_000},
+    "spoken_digit": {"train": 2_500},
+    "imdb_reviews": {"train": 25_000, "test": 25_000, "unsupervised": 50_000},
+}
+
+
+@pytest.mark.parametrize("name", list(core.DATASETS))
+def test_element_spec_and_split_sizes(name, full_mode):
+    folder = require_real(name)
+    assert core.split_sizes(name, folder) == SIZES[name]
+    for split, n in SIZES[name].items():
+        ds = datasets.load(name, split)
+        assert spec_of(ds) == EXPECTED_SPECS[name]
+        assert int(ds.cardinality()) == n
+
+
+@pytest.mark.parametrize("name", list(core.DATASETS))
+def test_quick_mode_takes_a_subset(name, quick):
+    require_real(name)
+    limit = core.get_spec(name).quick_examples
+    split = core.get_spec(name).splits[0]
+    expected = SIZES[name][split] if limit is None else min(limit, SIZES[name][split])
+    assert int(datasets.load(name, split).cardinality()) == expected
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_images_value_ranges(name, full_mode):
+    require_real(name)
+    batch = next(iter(datasets.load(name, "test").batch(1000)))
+    images, labels = batch["image"].numpy(), batch["label"].numpy()
+    assert images.dtype == np.uint8 and images.min() == 0 and images.max() == 255
+    assert set(labels.tolist()) == set(range(10))
+    # Objects are light on a dark background: most border pixels are black.
+    assert np.median(images[:, 0, :, 0]) == 0 and images.mean() < 100
+
+
+def test_spoken_digit_values_and_filenames(full_mode):
+    require_real("spoken_digit")
+    speakers, loudest = set(), 0
+    for example in datasets.load("spoken_digit", "train").take(300):
+        audio = example["audio"].numpy()
+        assert audio.ndim == 1 and 800 < len(audio) < 8000 * 2.5
+        assert -32768 <= audio.min() and audio.max() <= 32767 and np.abs(audio).max() > 100
+        loudest = max(loudest, np.abs(audio).max())
+        filename = example["audio/filename"].numpy().decode()
+        match = re.fullmatch(r"(\d)_([a-z]+)_(\d+)\.wav", filename)
+        assert match, example["audio/filename"]
+        assert int(match.group(1)) == int(example["label"])
+        speakers.add(match.group(2))
+    assert speakers <= {"george", "jackson", "nicolas", "theo", "yweweler"}
+    assert loudest > 10_000  # int16-range integers, not floats in [-1, 1]
+
+
+def test_imdb_values(full_mode):
+    require_real("imdb_reviews")
+    test = datasets.load("imdb_reviews", "test", as_supervised=True)
+    labels = [int(y) for _, y in test.take(500)]
+    assert set(labels) == {0, 1}
+    for example in datasets.load("imdb_reviews", "train").take(50):
+        assert len(example["text"].numpy()) > 20
+    unlabelled = next(iter(datasets.load("imdb_reviews", "unsupervised")))
+    assert int(unlabelled["label"]) == -1
+
+
+def test_split_slicing_and_supervised(full_mode):
+    require_real("mnist")
+    ds = datasets.load("mnist", "train[:1%]", as_supervised=True)
+    assert int(ds.cardinality()) == 600
+    image, label = next(iter(ds))
+    assert image.shape == (28, 28, 1) and label.dtype.name == "int64"
+
+
+def test_tfds_versions_match_the_catalog(tmp_path):
+    import tensorflow_datasets as tfds
+
+    for spec in core.DATASETS.values():
+        builder = tfds.builder(spec.tfds_name, data_dir=str(tmp_path))
+        assert str(builder.version) == spec.version, spec.name

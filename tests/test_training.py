@@ -1,0 +1,70 @@
+"""The training helper: quick-mode caps, falling loss on real data, atomic checkpoints."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from swtwo_tf import config, datasets, training
+
+
+def _digits(n=1024, batch=64):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", datasets.SampleDataWarning)
+        ds = datasets.load("mnist", "train", as_supervised=True)
+    return ds.take(n).map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).batch(batch)
+
+
+def _model():
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def test_loss_falls_on_real_digits(full_mode):
+    config.seed_everything(0)
+    history = training.fit(_model(), _digits(), epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+    assert history.seconds > 0
+
+
+def test_quick_mode_caps_epochs_and_steps(quick, monkeypatch, capsys):
+    monkeypatch.setattr(config, "QUICK_MAX_STEPS", 3)
+    seen = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    history = training.fit(_model(), _digits(), epochs=10, callbacks=[counter], verbose=0)
+    assert len(history.history["loss"]) == config.QUICK_MAX_EPOCHS
+    assert len(seen) == 3 * config.QUICK_MAX_EPOCHS
+    assert "Quick mode" in capsys.readouterr().out
+
+
+def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode):
+    config.seed_everything(0)
+    path = tmp_path / "ckpt" / "best.keras"
+    data = _digits(512)
+    model = _model()
+    history = training.fit(model, data, data, epochs=4, checkpoint=path, early_stopping=2,
+                           verbose=0)
+    assert path.is_file() and not list(path.parent.glob("tmp*"))
+    reloaded = keras.models.load_model(path)
+    best = min(history.history["val_loss"])
+    assert reloaded.evaluate(data, verbose=0)[0] == pytest.approx(best, rel=1e-4)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        training.fit(_model(), _digits(64), epochs=0)
+    with pytest.raises(ValueError, match=r"checkpoint path must end in \.keras"):
+        training.AtomicCheckpoint("model.h5")
+    uncompiled = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="compile the model"):
+        training.fit(uncompiled, tf.data.Dataset.from_tensors((np.zeros((1, 2)), [0.0])),
+                     epochs=1)
