@@ -35,8 +35,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# LAB_DIR / LAB_ARGS let the browser test start JupyterLab exactly this way on a copy.
+LAB_DIR ?= notebooks
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers often run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=$(LAB_DIR) $(ROOT_FLAG) $(LAB_ARGS)
 
 course: $(STAMP)
 	$(BIN)/swtwo course --out build

@@ -1,0 +1,1 @@
+"""Model builders; each returns an uncompiled ``keras.Model`` (vision: chapters 01-02)."""
