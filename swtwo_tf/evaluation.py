@@ -51,3 +51,87 @@ def record_results(chapter: str, metrics: dict, *, notes: str = "") -> Path:
         json.dump(record, f, indent=2)
     os.replace(tmp, path)
     return path
+
+
+def predictions(model, dataset) -> tuple:
+    """Run ``model`` over a batched ``(inputs, labels)`` dataset once (chapter 01 on).
+
+    Returns ``(inputs, labels, probabilities)`` as NumPy arrays in dataset order, so errors
+    can be shown next to the inputs that caused them.
+    """
+    import numpy as np
+
+    xs, ys, ps = [], [], []
+    for x, y in dataset:
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
+        ps.append(np.asarray(model(x, training=False)))
+    if not ys:
+        raise ValueError("the dataset is empty: nothing to evaluate")
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ps)
+
+
+def per_class_report(labels, probabilities, class_names: list[str]) -> str:
+    """Precision, recall and F1 per class as a text table (scikit-learn; chapter 01)."""
+    from sklearn.metrics import classification_report
+
+    return classification_report(labels, probabilities.argmax(axis=1),
+                                 labels=list(range(len(class_names))),
+                                 target_names=class_names, digits=3, zero_division=0)
+
+
+def most_confident_mistakes(labels, probabilities, k: int = 12):
+    """Indices of the ``k`` wrong predictions the model was surest about (chapter 01)."""
+    import numpy as np
+
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence)][:k]
+
+
+#: Minimum test accuracy a chapter's check asserts, by what the run could reach:
+#: "full" = full mode on the real data, "quick" = quick mode on the real data, and
+#: "samples" = the tiny offline sample (either mode). A broken pipeline or model fails all.
+FLOORS = {
+    ("mnist", "convnet"): {"full": 0.99, "quick": 0.95, "samples": 0.5},
+    ("mnist", "seed_cnn"): {"full": 0.98, "quick": 0.94, "samples": 0.5},
+    ("mnist", "dense_baseline"): {"full": 0.97, "quick": 0.88, "samples": 0.4},
+}
+
+
+def accuracy_floor(dataset: str, model: str, source: str) -> float:
+    """The accuracy a chapter's "check your result" cell asserts for this kind of run.
+
+    ``source`` is ``"tfds"`` or ``"samples"`` (``swtwo_tf.datasets.source``). The helper,
+    not the notebook, reads quick mode, so notebooks never branch on it.
+    """
+    floors = FLOORS[(dataset, model)]
+    if source == "samples":
+        return floors["samples"]
+    return floors[config.mode_name()]
+
+
+def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, float]) -> str:
+    """This run's test accuracies beside the full-mode reference from ``benchmarks/``.
+
+    Reads ``benchmarks/results/<benchmark>.json`` (written by ``benchmarks/<benchmark>.py``)
+    and returns a small text table; chapters print it in their "check your result" section.
+    ``reached`` maps model names to the accuracy this run reached.
+    """
+    path = config.REPO_ROOT / "benchmarks" / "results" / f"{benchmark}.json"
+    if not path.is_file():
+        return f"(no reference yet: run benchmarks/{benchmark}.py to create {path.name})"
+    report = json.loads(path.read_text())
+    rows = {r["model"]: r for r in report["results"] if r["dataset"] == dataset}
+    machine = report["machine"]
+    lines = [f"reference: `{report['command']}`, {report['date']}, full mode, "
+             f"{machine['cpu_cores']} CPU cores, {machine['gpus']} GPU",
+             f"{'model':<18} {'reference':>10} {'train time':>11} {'this run':>10}"]
+    for model, accuracy in reached.items():
+        ref = rows.get(model)
+        ref_acc = f"{ref['test_accuracy']:.2%}" if ref else "-"
+        ref_time = f"{ref['train_seconds'] / 60:.1f} min" if ref else "-"
+        lines.append(f"{model:<18} {ref_acc:>10} {ref_time:>11} {accuracy:>10.2%}")
+    lines.append(f"(this run: {config.mode_name()} mode)")
+    return "\n".join(lines)

@@ -48,3 +48,51 @@ def plot_decision_boundary(predict, x: np.ndarray, y: np.ndarray, title: str = "
     ax.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu", edgecolors="k", s=12)
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
     return ax.figure
+
+
+def image_grid(images, labels=None, class_names=None, predictions=None, *, columns: int = 8,
+               title: str = ""):
+    """Show 28x28 images in a grid, dark on white, with labels (and predictions, red if wrong).
+
+    Chapters 01-02: a first look at the data, and the gallery of confident mistakes.
+    ``predictions`` may be class indices or probability rows (the top class and its
+    probability are shown).
+    """
+    images = np.asarray(images)
+    n = len(images)
+    if n == 0:
+        raise ValueError("image_grid() got no images")
+    def name(k):
+        return class_names[int(k)] if class_names else str(int(k))
+
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.6 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i].squeeze(), cmap="gray_r", vmin=0, vmax=images.max() or 1)
+        text, colour = (name(labels[i]) if labels is not None else ""), "black"
+        if predictions is not None:
+            p = np.asarray(predictions[i])
+            guess = int(p.argmax()) if p.ndim else int(p)
+            text = f"{text} -> {name(guess)}" + (f" {p.max():.0%}" if p.ndim else "")
+            colour = "black" if labels is None or guess == int(labels[i]) else "red"
+        ax.set_title(text, fontsize=8, color=colour)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(labels, predicted, class_names):
+    """Confusion matrix as a heat map with counts (scikit-learn's display; chapters 01-04)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=list(range(len(class_names))), display_labels=class_names,
+        ax=ax, colorbar=False, xticks_rotation=45)
+    ax.set_title("rows: true class, columns: predicted")
+    fig.tight_layout()
+    return fig

@@ -109,3 +109,35 @@ def fit(
                         callbacks=all_callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def compile_classifier(
+    model: keras.Model,
+    *,
+    learning_rate: float = 1e-3,
+    schedule: str | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+) -> keras.Model:
+    """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01).
+
+    ``schedule="cosine"`` warms the learning rate up linearly over the first 10 % of the
+    ``epochs * steps_per_epoch`` steps, then decays it to zero along a cosine (chapter 02
+    explains why). Quick mode shortens the schedule along with the run.
+    """
+    if schedule not in (None, "cosine"):
+        raise ValueError(f"schedule must be None or 'cosine', got {schedule!r}")
+    rate = learning_rate
+    if schedule == "cosine":
+        if not epochs or not steps_per_epoch:
+            raise ValueError("a cosine schedule needs epochs and steps_per_epoch")
+        if config.quick_mode():
+            epochs = min(epochs, config.QUICK_MAX_EPOCHS)
+            steps_per_epoch = min(steps_per_epoch, config.QUICK_MAX_STEPS)
+        total = epochs * steps_per_epoch
+        warmup = max(1, total // 10)
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - warmup, warmup_target=learning_rate, warmup_steps=warmup)
+    model.compile(optimizer=keras.optimizers.Adam(rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

@@ -139,7 +139,8 @@ def test_run_all_cells_in_jupyterlab(lab, path):
 
     shots = config.build_dir() / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    url = f"{lab['base']}/lab/tree/{path.name}?token={lab['token']}"
+    # ?reset: a fresh workspace, so only this notebook is open.
+    url = f"{lab['base']}/lab/tree/{path.name}?reset&token={lab['token']}"
     idle = ("document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status"
             " === 'idle'")
     with sync_playwright() as p:
@@ -164,7 +165,7 @@ def test_run_all_cells_in_jupyterlab(lab, path):
             page.screenshot(path=str(shots / f"{path.stem}.png"))
             page.keyboard.press("Control+s")
             page.wait_for_function("!document.querySelector('.jp-mod-dirty')", timeout=30_000)
-            page_text = page.locator(".jp-Notebook").inner_text()
+            page_text = page.locator(".jp-Notebook:visible").inner_text()
         finally:
             browser.close()
     saved = nbformat.read(lab["notebooks"] / path.name, as_version=4)

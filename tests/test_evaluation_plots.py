@@ -44,3 +44,60 @@ def test_decision_boundary_checks_its_input():
     assert fig.axes
     with pytest.raises(ValueError, match=r"x must have shape \(n, 2\)"):
         plots.plot_decision_boundary(lambda p: p, np.zeros((5, 3)), np.zeros(5))
+
+
+def test_predictions_keep_inputs_labels_and_probabilities_aligned():
+    import keras
+    import tensorflow as tf
+
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    y = np.array([0, 1, 0, 1, 1, 0])
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    xs, ys, ps = evaluation.predictions(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(4))
+    np.testing.assert_array_equal(xs, x)
+    np.testing.assert_array_equal(ys, y)
+    np.testing.assert_allclose(ps, model.predict(x, verbose=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        evaluation.predictions(model, tf.data.Dataset.from_tensor_slices((x, y)).take(0).batch(2))
+
+
+def test_most_confident_mistakes_and_report():
+    labels = np.array([0, 1, 2, 0])
+    probs = np.array([[0.9, 0.05, 0.05],   # right
+                      [0.6, 0.3, 0.1],     # wrong, 60 % sure
+                      [0.05, 0.9, 0.05],   # wrong, 90 % sure
+                      [0.2, 0.7, 0.1]])    # wrong, 70 % sure
+    assert evaluation.most_confident_mistakes(labels, probs, k=2).tolist() == [2, 3]
+    report = evaluation.per_class_report(labels, probs, ["zero", "one", "two"])
+    assert "zero" in report and "precision" in report and "recall" in report
+
+
+def test_accuracy_floor_follows_mode_and_source(monkeypatch):
+    monkeypatch.setenv("SWTWO_QUICK", "1")
+    quick = evaluation.accuracy_floor("mnist", "convnet", "tfds")
+    sample = evaluation.accuracy_floor("mnist", "convnet", "samples")
+    monkeypatch.setenv("SWTWO_QUICK", "0")
+    full = evaluation.accuracy_floor("mnist", "convnet", "tfds")
+    assert sample < quick < full < 1
+
+
+def test_image_grid_marks_wrong_predictions_red():
+    imgs = np.zeros((3, 28, 28, 1))
+    fig = plots.image_grid(imgs, [1, 2, 3], predictions=np.eye(10)[[1, 2, 4]], columns=3)
+    colours = [ax.title.get_color() for ax in fig.axes]
+    assert colours == ["black", "black", "red"]
+    with pytest.raises(ValueError, match="no images"):
+        plots.image_grid(np.zeros((0, 28, 28, 1)))
+
+
+def test_confusion_matrix_figure():
+    fig = plots.confusion_matrix([0, 1, 1], [0, 1, 0], ["a", "b"])
+    assert fig.axes[0].get_title().startswith("rows: true class")
+
+
+def test_compare_with_benchmark_reads_the_committed_results():
+    text = evaluation.compare_with_benchmark("images", "mnist", {"convnet": 0.9, "new": 0.5})
+    assert "benchmarks/images.py" in text and "CPU cores" in text
+    convnet_row = next(line for line in text.splitlines() if line.startswith("convnet"))
+    assert "%" in convnet_row.split()[1] and convnet_row.split()[-1] == "90.00%"
+    assert "no reference yet" in evaluation.compare_with_benchmark("nope", "mnist", {})

@@ -68,3 +68,23 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="compile the model"):
         training.fit(uncompiled, tf.data.Dataset.from_tensors((np.zeros((1, 2)), [0.0])),
                      epochs=1)
+
+
+def test_compile_classifier_schedules(monkeypatch):
+    monkeypatch.setenv("SWTWO_QUICK", "0")
+    model = training.compile_classifier(_model(), learning_rate=3e-3, schedule="cosine",
+                                        epochs=10, steps_per_epoch=100)
+    schedule = model.optimizer.learning_rate_schedule if hasattr(
+        model.optimizer, "learning_rate_schedule") else model.optimizer._learning_rate
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(100)) == pytest.approx(3e-3, rel=1e-3)  # end of the 10 % warm-up
+    assert float(schedule(1000)) == pytest.approx(0.0, abs=1e-9)
+    monkeypatch.setenv("SWTWO_QUICK", "1")  # quick mode: the schedule ends with the short run
+    quick = training.compile_classifier(_model(), learning_rate=3e-3, schedule="cosine",
+                                        epochs=10, steps_per_epoch=1000)
+    short = quick.optimizer._learning_rate
+    assert float(short(config.QUICK_MAX_EPOCHS * config.QUICK_MAX_STEPS)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="schedule must be None or 'cosine'"):
+        training.compile_classifier(_model(), schedule="step")
+    with pytest.raises(ValueError, match="needs epochs and steps_per_epoch"):
+        training.compile_classifier(_model(), schedule="cosine")

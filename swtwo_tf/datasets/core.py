@@ -54,7 +54,7 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             "mnist", "mnist", "3.0.1", "MNIST handwritten digits (28x28 grey, 10 classes)",
-            "storage.googleapis.com", ("image", "label"), ("train", "test"), 10_000,
+            "storage.googleapis.com", ("image", "label"), ("train", "test"), 20_000,
             "CC BY-SA 3.0",
         ),
         DatasetSpec(
