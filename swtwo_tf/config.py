@@ -19,10 +19,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 QUICK_ENV = "SWTWO_QUICK"
-#: In quick mode the training helper runs at most this many epochs ...
-QUICK_MAX_EPOCHS = 2
-#: ... of at most this many steps (batches) each.
+#: In quick mode an epoch is at most this many steps (batches) ...
 QUICK_MAX_STEPS = 200
+#: ... and a run about this many steps in all, but never fewer than QUICK_MIN_EPOCHS epochs
+#: (so a small dataset, such as an offline sample, still trains long enough to learn).
+QUICK_STEP_BUDGET = 250
+QUICK_MIN_EPOCHS = 2
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -43,6 +45,16 @@ def quick_mode() -> bool:
         f"${QUICK_ENV}={os.environ[QUICK_ENV]!r} is not understood: "
         "use 1 for quick mode or 0 (or unset it) for the full run"
     )
+
+
+def quick_epochs(epochs: int, steps_per_epoch: int | None) -> int:
+    """Epochs the training helper runs in quick mode for a run of ``epochs`` full epochs.
+
+    ``steps_per_epoch`` is the number of batches in the training set (None if unknown).
+    Used by ``training.fit`` and by the learning-rate schedules, which must agree.
+    """
+    steps = min(steps_per_epoch or QUICK_MAX_STEPS, QUICK_MAX_STEPS)
+    return min(epochs, max(QUICK_MIN_EPOCHS, QUICK_STEP_BUDGET // max(steps, 1)))
 
 
 def mode_name() -> str:

@@ -1,10 +1,11 @@
 """The training helper every chapter calls instead of ``model.fit`` (introduced in chapter 00).
 
-It is the one place that reads quick mode for training: with ``SWTWO_QUICK=1`` it runs at
-most :data:`config.QUICK_MAX_EPOCHS` epochs of at most :data:`config.QUICK_MAX_STEPS` batches
-and says so. It also wires the callbacks a learner should not have to re-type: a best-model
-checkpoint written atomically (so an interrupted run never leaves a half-written file),
-early stopping that restores the best weights, and the wall time of the run.
+It is the one place that reads quick mode for training: with ``SWTWO_QUICK=1`` it runs epochs
+of at most :data:`config.QUICK_MAX_STEPS` batches, about :data:`config.QUICK_STEP_BUDGET`
+steps in all (see :func:`config.quick_epochs`), and says so. It also wires the callbacks a
+learner should not have to re-type: a best-model checkpoint written atomically (so an
+interrupted run never leaves a half-written file), early stopping that restores the best
+weights, and the wall time of the run.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def fit(
             monitor=monitor, patience=early_stopping, restore_best_weights=True,
             mode="max" if "acc" in monitor else "min"))
     if config.quick_mode():
-        capped = min(epochs, config.QUICK_MAX_EPOCHS)
+        cardinality = int(train.cardinality())
+        capped = config.quick_epochs(epochs, cardinality if cardinality > 0 else None)
         print(f"Quick mode (SWTWO_QUICK=1): {capped} of {epochs} epochs, at most "
               f"{config.QUICK_MAX_STEPS} batches each. Unset SWTWO_QUICK for the full run.")
         epochs = capped
@@ -132,7 +134,7 @@ def compile_classifier(
         if not epochs or not steps_per_epoch:
             raise ValueError("a cosine schedule needs epochs and steps_per_epoch")
         if config.quick_mode():
-            epochs = min(epochs, config.QUICK_MAX_EPOCHS)
+            epochs = config.quick_epochs(epochs, steps_per_epoch)
             steps_per_epoch = min(steps_per_epoch, config.QUICK_MAX_STEPS)
         total = epochs * steps_per_epoch
         warmup = max(1, total // 10)

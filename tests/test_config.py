@@ -26,6 +26,17 @@ def test_quick_mode_typo_is_an_error(monkeypatch):
         config.quick_mode()
 
 
+@pytest.mark.parametrize("epochs, steps, expected", [
+    (10, 71, 3),     # quick MNIST: about 250 steps in all
+    (10, 5, 10),     # an offline sample: small enough to run every epoch
+    (10, 1000, 2),   # a big epoch is cut to 200 steps, and at least 2 epochs run
+    (1, 1000, 1),    # never more epochs than asked for
+    (10, None, 2),   # unknown size: the step cap applies
+])
+def test_quick_epochs(epochs, steps, expected):
+    assert config.quick_epochs(epochs, steps) == expected
+
+
 def test_seed_must_be_a_natural_number():
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         config.seed_everything(-1)
@@ -56,7 +67,7 @@ def _quick_run(seed: int):
 def test_same_seed_same_weights_and_metrics(quick):
     weights_a, logs_a = _quick_run(7)
     weights_b, logs_b = _quick_run(7)
-    assert len(logs_a["loss"]) == config.QUICK_MAX_EPOCHS  # quick mode capped 5 epochs
+    assert len(logs_a["loss"]) == config.quick_epochs(5, 2048 // 64)
     assert logs_a == logs_b
     for a, b in zip(weights_a, weights_b, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -38,11 +38,12 @@ def test_loss_falls_on_real_digits(full_mode):
 
 def test_quick_mode_caps_epochs_and_steps(quick, monkeypatch, capsys):
     monkeypatch.setattr(config, "QUICK_MAX_STEPS", 3)
+    monkeypatch.setattr(config, "QUICK_STEP_BUDGET", 6)
     seen = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
     history = training.fit(_model(), _digits(), epochs=10, callbacks=[counter], verbose=0)
-    assert len(history.history["loss"]) == config.QUICK_MAX_EPOCHS
-    assert len(seen) == 3 * config.QUICK_MAX_EPOCHS
+    assert len(history.history["loss"]) == 2  # 6 steps of budget, 3 per epoch
+    assert len(seen) == 6
     assert "Quick mode" in capsys.readouterr().out
 
 
@@ -83,7 +84,9 @@ def test_compile_classifier_schedules(monkeypatch):
     quick = training.compile_classifier(_model(), learning_rate=3e-3, schedule="cosine",
                                         epochs=10, steps_per_epoch=1000)
     short = quick.optimizer._learning_rate
-    assert float(short(config.QUICK_MAX_EPOCHS * config.QUICK_MAX_STEPS)) == pytest.approx(0.0)
+    end = config.quick_epochs(10, 1000) * config.QUICK_MAX_STEPS
+    assert float(short(end)) == pytest.approx(0.0)
+    assert float(short(end // 2)) > 1e-4
     with pytest.raises(ValueError, match="schedule must be None or 'cosine'"):
         training.compile_classifier(_model(), schedule="step")
     with pytest.raises(ValueError, match="needs epochs and steps_per_epoch"):
