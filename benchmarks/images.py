@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from swtwo_tf import config, training
-from swtwo_tf.datasets import images
 from swtwo_tf.models.vision import RECIPES
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -28,19 +27,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def run(dataset: str, model_name: str) -> dict:
     recipe = RECIPES[(dataset, model_name)]
-    config.seed_everything(42)
-    data = images.image_datasets(dataset, batch_size=recipe.batch_size)
+    print(f"\n== {dataset} / {model_name}: {recipe.epochs} epochs, batch {recipe.batch_size}",
+          flush=True)
+    model, history, data = training.train_recipe(dataset, model_name)
     if data.source != "tfds":
         raise SystemExit(f"{dataset}: the real dataset is needed "
                          f"(swtwo datasets download {dataset})")
-    model = recipe.build()
-    steps = -(-data.sizes["train"] // recipe.batch_size)
-    training.compile_classifier(model, learning_rate=recipe.learning_rate,
-                                schedule=recipe.schedule, epochs=recipe.epochs,
-                                steps_per_epoch=steps)
-    print(f"\n== {dataset} / {model_name}: {model.count_params():,} parameters, "
-          f"{recipe.epochs} epochs, batch {recipe.batch_size}", flush=True)
-    history = training.fit(model, data.train, data.validation, epochs=recipe.epochs)
     _, accuracy = model.evaluate(data.test, verbose=0)
     return {"dataset": dataset, "model": model_name, "test_accuracy": round(float(accuracy), 4),
             "train_seconds": round(history.seconds, 1), "epochs": len(history.history["loss"]),

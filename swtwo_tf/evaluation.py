@@ -94,9 +94,9 @@ def most_confident_mistakes(labels, probabilities, k: int = 12):
 #: "full" = full mode on the real data, "quick" = quick mode on the real data, and
 #: "samples" = the tiny offline sample (either mode). A broken pipeline or model fails all.
 FLOORS = {
-    ("mnist", "convnet"): {"full": 0.99, "quick": 0.95, "samples": 0.5},
+    ("mnist", "convnet"): {"full": 0.988, "quick": 0.95, "samples": 0.5},
     ("mnist", "seed_cnn"): {"full": 0.98, "quick": 0.94, "samples": 0.5},
-    ("mnist", "dense_baseline"): {"full": 0.97, "quick": 0.88, "samples": 0.4},
+    ("mnist", "dense_baseline"): {"full": 0.965, "quick": 0.88, "samples": 0.4},
 }
 
 

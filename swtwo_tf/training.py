@@ -143,3 +143,23 @@ def compile_classifier(
     model.compile(optimizer=keras.optimizers.Adam(rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def train_recipe(dataset: str, model_name: str, *, seed: int = 42):
+    """Seed, load, build, compile and train one ``vision.RECIPES`` entry (chapters 01-02).
+
+    Exactly what ``benchmarks/images.py`` runs, so a chapter's full-mode run reproduces the
+    README's number on the same machine. Returns ``(model, history, data)``.
+    """
+    from swtwo_tf.datasets import images
+    from swtwo_tf.models.vision import RECIPES
+
+    recipe = RECIPES[(dataset, model_name)]
+    config.seed_everything(seed)
+    data = images.image_datasets(dataset, batch_size=recipe.batch_size, seed=seed)
+    model = recipe.build()
+    steps = -(-data.sizes["train"] // recipe.batch_size)
+    compile_classifier(model, learning_rate=recipe.learning_rate, schedule=recipe.schedule,
+                       epochs=recipe.epochs, steps_per_epoch=steps)
+    history = fit(model, data.train, data.validation, epochs=recipe.epochs)
+    return model, history, data
