@@ -21,8 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 QUICK_ENV = "SWTWO_QUICK"
 #: In quick mode an epoch is at most this many steps (batches) ...
 QUICK_MAX_STEPS = 200
-#: ... and a run about this many steps in all, but never fewer than QUICK_MIN_EPOCHS epochs
-#: (so a small dataset, such as an offline sample, still trains long enough to learn).
+#: ... and a run about this many steps in all (unless a recipe asks for fewer), but never
+#: fewer than QUICK_MIN_EPOCHS epochs (so a small dataset, such as an offline sample, still
+#: trains long enough to learn); see quick_plan().
 QUICK_STEP_BUDGET = 250
 QUICK_MIN_EPOCHS = 2
 
@@ -47,14 +48,28 @@ def quick_mode() -> bool:
     )
 
 
-def quick_epochs(epochs: int, steps_per_epoch: int | None) -> int:
-    """Epochs the training helper runs in quick mode for a run of ``epochs`` full epochs.
+def quick_plan(epochs: int, steps_per_epoch: int | None,
+               budget: int | None = None) -> tuple[int, int]:
+    """``(epochs, steps per epoch)`` the training helper runs in quick mode.
 
-    ``steps_per_epoch`` is the number of batches in the training set (None if unknown).
+    ``epochs`` is what the full run asks for, ``steps_per_epoch`` the number of batches in
+    the training set (None if unknown) and ``budget`` the steps of the whole quick run
+    (default :data:`QUICK_STEP_BUDGET`; a recipe whose steps are slow, such as an RNN over
+    long reviews, asks for fewer). An epoch is cut to at most ``budget / QUICK_MIN_EPOCHS``
+    steps (and :data:`QUICK_MAX_STEPS`), so every quick run sees at least two epochs.
     Used by ``training.fit`` and by the learning-rate schedules, which must agree.
     """
-    steps = min(steps_per_epoch or QUICK_MAX_STEPS, QUICK_MAX_STEPS)
-    return min(epochs, max(QUICK_MIN_EPOCHS, QUICK_STEP_BUDGET // max(steps, 1)))
+    budget = QUICK_STEP_BUDGET if budget is None else budget
+    if not isinstance(budget, int) or budget < QUICK_MIN_EPOCHS:
+        raise ValueError(f"quick budget must be an int >= {QUICK_MIN_EPOCHS}, got {budget!r}")
+    cap = min(QUICK_MAX_STEPS, budget // QUICK_MIN_EPOCHS)
+    steps = max(1, min(steps_per_epoch or cap, cap))
+    return min(epochs, max(QUICK_MIN_EPOCHS, budget // steps)), steps
+
+
+def quick_epochs(epochs: int, steps_per_epoch: int | None, budget: int | None = None) -> int:
+    """The epochs of :func:`quick_plan`."""
+    return quick_plan(epochs, steps_per_epoch, budget)[0]
 
 
 def mode_name() -> str:

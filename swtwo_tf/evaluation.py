@@ -57,18 +57,20 @@ def predictions(model, dataset) -> tuple:
     """Run ``model`` over a batched ``(inputs, labels)`` dataset once (chapter 01 on).
 
     Returns ``(inputs, labels, probabilities)`` as NumPy arrays in dataset order, so errors
-    can be shown next to the inputs that caused them.
+    can be shown next to the inputs that caused them. The dataset must not reshuffle (use a
+    validation or test pipeline). Prediction runs as a compiled graph (``model.predict``):
+    calling a recurrent model eagerly, batch by batch, is many times slower.
     """
     import numpy as np
 
-    xs, ys, ps = [], [], []
+    xs, ys = [], []
     for x, y in dataset:
         xs.append(np.asarray(x))
         ys.append(np.asarray(y))
-        ps.append(np.asarray(model(x, training=False)))
     if not ys:
         raise ValueError("the dataset is empty: nothing to evaluate")
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ps)
+    probabilities = model.predict(dataset.map(lambda x, y: x), verbose=0)
+    return np.concatenate(xs), np.concatenate(ys), np.asarray(probabilities)
 
 
 def per_class_report(labels, probabilities, class_names: list[str]) -> str:
@@ -97,6 +99,12 @@ FLOORS = {
     ("mnist", "convnet"): {"full": 0.988, "quick": 0.95, "samples": 0.5},
     ("mnist", "seed_cnn"): {"full": 0.98, "quick": 0.94, "samples": 0.5},
     ("mnist", "dense_baseline"): {"full": 0.965, "quick": 0.88, "samples": 0.4},
+    ("fashion_mnist", "convnet"): {"full": 0.90, "quick": 0.75, "samples": 0.4},
+    ("fashion_mnist", "variant"): {"full": 0.82, "quick": 0.65, "samples": 0.3},
+    ("imdb_reviews", "bag_of_ngrams"): {"full": 0.88, "quick": 0.75, "samples": 0.6},
+    ("imdb_reviews", "rnn_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
+    ("imdb_reviews", "transformer_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
+    ("imdb_reviews", "ensemble"): {"full": 0.88, "quick": 0.7, "samples": 0.55},
 }
 
 
@@ -125,13 +133,51 @@ def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, floa
     report = json.loads(path.read_text())
     rows = {r["model"]: r for r in report["results"] if r["dataset"] == dataset}
     machine = report["machine"]
-    lines = [f"reference: `{report['command']}`, {report['date']}, full mode, "
-             f"{machine['cpu_cores']} CPU cores, {machine['gpus']} GPU",
-             f"{'model':<18} {'reference':>10} {'train time':>11} {'this run':>10}"]
+    commands = sorted({(r.get("command", report["command"]), r.get("date", report["date"]))
+                       for r in rows.values()} or {(report["command"], report["date"])})
+    lines = [f"reference: `{command}`, {date}" for command, date in commands]
+    lines += [f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU",
+              f"{'model':<24} {'reference':>10} {'train time':>11} {'this run':>10}"]
     for model, accuracy in reached.items():
         ref = rows.get(model)
         ref_acc = f"{ref['test_accuracy']:.2%}" if ref else "-"
         ref_time = f"{ref['train_seconds'] / 60:.1f} min" if ref else "-"
-        lines.append(f"{model:<18} {ref_acc:>10} {ref_time:>11} {accuracy:>10.2%}")
+        lines.append(f"{model:<24} {ref_acc:>10} {ref_time:>11} {accuracy:>10.2%}")
     lines.append(f"(this run: {config.mode_name()} mode)")
+    return "\n".join(lines)
+
+
+def compare_models(models: dict, data, *, seconds: dict | None = None) -> list[dict]:
+    """Accuracy of each model on the training and test sets, and the gap between (chapter 02).
+
+    ``models`` maps row names to trained models; ``data`` is an ``images.ImageData``. Both
+    accuracies are measured the same way (inference mode: no dropout, no augmentation), so
+    ``gap`` = train - test measures overfitting. ``seconds`` optionally maps names to
+    training wall times. Returns one dict per row; :func:`format_table` prints them.
+    """
+    rows = []
+    for name, model in models.items():
+        if not model.compiled:  # an ensemble, say: evaluate() needs the metric
+            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        train_acc = model.evaluate(data.train, verbose=0, return_dict=True)["accuracy"]
+        test_acc = model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
+        row = {"model": name, "train_accuracy": float(train_acc),
+               "test_accuracy": float(test_acc), "gap": float(train_acc - test_acc),
+               "parameters": int(model.count_params())}
+        if seconds and name in seconds:
+            row["train_seconds"] = float(seconds[name])
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """Rows of :func:`compare_models` as an aligned text table (accuracies in %)."""
+    if not rows:
+        raise ValueError("no rows to format")
+    width = max(len(r["model"]) for r in rows) + 2
+    lines = [f"{'model':<{width}}{'train':>8}{'test':>8}{'gap':>7}{'params':>10}{'time':>8}"]
+    for r in rows:
+        time_s = f"{r['train_seconds']:.0f} s" if "train_seconds" in r else "-"
+        lines.append(f"{r['model']:<{width}}{r['train_accuracy']:>8.2%}{r['test_accuracy']:>8.2%}"
+                     f"{r['gap'] * 100:>6.1f}p{r['parameters']:>10,}{time_s:>8}")
     return "\n".join(lines)

@@ -28,6 +28,26 @@ def plot_history(history, metrics: tuple[str, ...] = ("loss", "accuracy")):
     return fig
 
 
+def compare_curves(histories: dict, metric: str = "val_accuracy"):
+    """One metric of several training runs on one axis (chapter 02's comparison of remedies).
+
+    ``histories`` maps run names to Keras Histories (or their ``.history`` dicts).
+    """
+    if not histories:
+        raise ValueError("histories is empty: nothing to plot")
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, history in histories.items():
+        logs = getattr(history, "history", history)
+        if metric not in logs:
+            raise ValueError(f"run {name!r} logged no {metric!r}; it has {sorted(logs)}")
+        ax.plot(np.arange(1, len(logs[metric]) + 1), logs[metric], ".-", label=name)
+    ax.set(xlabel="epoch", title=metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def plot_decision_boundary(predict, x: np.ndarray, y: np.ndarray, title: str = "",
                            ax=None):
     """Shade where a 2-D classifier says class 1, over the labelled points (chapter 00).
@@ -94,5 +114,75 @@ def confusion_matrix(labels, predicted, class_names):
         labels, predicted, labels=list(range(len(class_names))), display_labels=class_names,
         ax=ax, colorbar=False, xticks_rotation=45)
     ax.set_title("rows: true class, columns: predicted")
+    fig.tight_layout()
+    return fig
+
+
+def length_histogram(lengths, cutoff: int | None = None, *, unit: str = "words",
+                     title: str = ""):
+    """Histogram of document lengths, with the model's cut-off marked (chapter 05)."""
+    lengths = np.asarray(lengths)
+    if lengths.size == 0:
+        raise ValueError("lengths is empty: nothing to plot")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.hist(lengths, bins=60, color="tab:blue", alpha=0.8)
+    if cutoff:
+        share = float((lengths <= cutoff).mean())
+        ax.axvline(cutoff, color="tab:red", linestyle="--",
+                   label=f"cut-off {cutoff}: {share:.0%} fit whole")
+        ax.legend()
+    ax.set(xlabel=f"length ({unit})", ylabel="count", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def attention_heatmap(tokens: list[str], weights, title: str = "attention"):
+    """Which token (row) attends to which (column), from ``models.text.attention_map``."""
+    weights = np.asarray(weights)
+    if weights.shape != (len(tokens), len(tokens)):
+        raise ValueError(f"weights must be {len(tokens)}x{len(tokens)} for {len(tokens)} "
+                         f"tokens, got {weights.shape}")
+    size = max(3.0, 0.35 * len(tokens))
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(weights, cmap="viridis")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=90)
+    ax.set_yticks(range(len(tokens)), tokens)
+    ax.set(title=title, xlabel="attends to", ylabel="token")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def waveforms(waves: dict, rate: int = 8_000):
+    """Waveforms one above the other, time in seconds (chapter 03)."""
+    if not waves:
+        raise ValueError("waves is empty: nothing to plot")
+    fig, axes = plt.subplots(len(waves), 1, figsize=(8, 1.6 * len(waves)), sharex=True,
+                             squeeze=False)
+    for ax, (name, wave) in zip(axes[:, 0], waves.items(), strict=True):
+        wave = np.asarray(wave).reshape(-1)
+        ax.plot(np.arange(len(wave)) / rate, wave, linewidth=0.6)
+        ax.set(ylabel="amplitude", title=name)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(maps: dict, frame_seconds: float = 0.01, ylabel: str = "bin"):
+    """2-D features (frames x bins: spectrograms, log-mel, MFCC) as images, time left to
+    right, low bins at the bottom (chapter 03)."""
+    if not maps:
+        raise ValueError("maps is empty: nothing to plot")
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 3.2), squeeze=False)
+    for ax, (name, values) in zip(axes[0], maps.items(), strict=True):
+        values = np.asarray(values)
+        if values.ndim != 2:
+            raise ValueError(f"{name!r}: expected a 2-D (frames, bins) array, got {values.shape}")
+        extent = (0, values.shape[0] * frame_seconds, 0, values.shape[1])
+        image = ax.imshow(values.T, origin="lower", aspect="auto", extent=extent,
+                          cmap="magma")
+        ax.set(title=name, xlabel="time (s)", ylabel=ylabel)
+        fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig

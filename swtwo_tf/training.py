@@ -2,7 +2,7 @@
 
 It is the one place that reads quick mode for training: with ``SWTWO_QUICK=1`` it runs epochs
 of at most :data:`config.QUICK_MAX_STEPS` batches, about :data:`config.QUICK_STEP_BUDGET`
-steps in all (see :func:`config.quick_epochs`), and says so. It also wires the callbacks a
+steps in all (see :func:`config.quick_plan`), and says so. It also wires the callbacks a
 learner should not have to re-type: a best-model checkpoint written atomically (so an
 interrupted run never leaves a half-written file), early stopping that restores the best
 weights, and the wall time of the run.
@@ -68,6 +68,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     monitor: str | None = None,
     early_stopping: int | None = None,
+    quick_steps: int | None = None,
     verbose: int = 2,
 ) -> keras.callbacks.History:
     """Train a compiled ``model`` on batched ``tf.data`` datasets; returns the History.
@@ -79,6 +80,8 @@ def fit(
         monitor: metric for the checkpoint and early stopping (default ``val_loss`` with
             validation data, else ``loss``).
         early_stopping: patience in epochs; stops and restores the best weights.
+        quick_steps: the step budget of this run in quick mode (default
+            :data:`config.QUICK_STEP_BUDGET`; see :func:`config.quick_plan`).
         verbose: Keras verbosity; 2 prints one line per epoch, readable in logs and notebooks.
 
     Shuffling is the pipeline's job (``Dataset.shuffle``), so Keras's own is turned off.
@@ -99,11 +102,12 @@ def fit(
             mode="max" if "acc" in monitor else "min"))
     if config.quick_mode():
         cardinality = int(train.cardinality())
-        capped = config.quick_epochs(epochs, cardinality if cardinality > 0 else None)
+        capped, steps = config.quick_plan(epochs, cardinality if cardinality > 0 else None,
+                                          quick_steps)
         print(f"Quick mode (SWTWO_QUICK=1): {capped} of {epochs} epochs, at most "
-              f"{config.QUICK_MAX_STEPS} batches each. Unset SWTWO_QUICK for the full run.")
+              f"{steps} batches each. Unset SWTWO_QUICK for the full run.")
         epochs = capped
-        train = train.take(config.QUICK_MAX_STEPS)
+        train = train.take(steps)
         if validation is not None:
             validation = validation.take(config.QUICK_MAX_STEPS)
     start = time.perf_counter()
@@ -120,12 +124,14 @@ def compile_classifier(
     schedule: str | None = None,
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
+    quick_steps: int | None = None,
 ) -> keras.Model:
     """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01).
 
     ``schedule="cosine"`` warms the learning rate up linearly over the first 10 % of the
     ``epochs * steps_per_epoch`` steps, then decays it to zero along a cosine (chapter 02
-    explains why). Quick mode shortens the schedule along with the run.
+    explains why). Quick mode shortens the schedule along with the run (pass the same
+    ``quick_steps`` as to :func:`fit`).
     """
     if schedule not in (None, "cosine"):
         raise ValueError(f"schedule must be None or 'cosine', got {schedule!r}")
@@ -134,8 +140,7 @@ def compile_classifier(
         if not epochs or not steps_per_epoch:
             raise ValueError("a cosine schedule needs epochs and steps_per_epoch")
         if config.quick_mode():
-            epochs = config.quick_epochs(epochs, steps_per_epoch)
-            steps_per_epoch = min(steps_per_epoch, config.QUICK_MAX_STEPS)
+            epochs, steps_per_epoch = config.quick_plan(epochs, steps_per_epoch, quick_steps)
         total = epochs * steps_per_epoch
         warmup = max(1, total // 10)
         rate = keras.optimizers.schedules.CosineDecay(
@@ -146,20 +151,97 @@ def compile_classifier(
 
 
 def train_recipe(dataset: str, model_name: str, *, seed: int = 42):
-    """Seed, load, build, compile and train one ``vision.RECIPES`` entry (chapters 01-02).
+    """Seed, load, build, compile and train one recipe (chapters 01, 02 and 05).
 
-    Exactly what ``benchmarks/images.py`` runs, so a chapter's full-mode run reproduces the
-    README's number on the same machine. Returns ``(model, history, data)``.
+    Image datasets use ``vision.RECIPES``, ``imdb_reviews`` uses ``text.RECIPES``. Exactly
+    what ``benchmarks/images.py`` and ``benchmarks/text.py`` run, so a chapter's full-mode
+    run reproduces the README's number on the same machine. Returns ``(model, history,
+    data)``; ``data`` is the ``ImageData`` or ``TextData`` the model was trained on.
     """
-    from swtwo_tf.datasets import images
-    from swtwo_tf.models.vision import RECIPES
-
+    if dataset == "imdb_reviews":
+        from swtwo_tf.datasets import text as loader
+        from swtwo_tf.models.text import RECIPES
+    else:
+        from swtwo_tf.datasets import images as loader
+        from swtwo_tf.models.vision import RECIPES
+    if (dataset, model_name) not in RECIPES:
+        known = ", ".join(f"{d}/{m}" for d, m in RECIPES)
+        raise ValueError(f"no recipe for {dataset}/{model_name}; known: {known}")
     recipe = RECIPES[(dataset, model_name)]
     config.seed_everything(seed)
-    data = images.image_datasets(dataset, batch_size=recipe.batch_size, seed=seed)
-    model = recipe.build()
+    if dataset == "imdb_reviews":
+        data = loader.text_datasets(batch_size=recipe.batch_size, seed=seed)
+        model = recipe.build(data.train_texts)
+    else:
+        data = loader.image_datasets(dataset, batch_size=recipe.batch_size, seed=seed)
+        model = recipe.build()
     steps = -(-data.sizes["train"] // recipe.batch_size)
     compile_classifier(model, learning_rate=recipe.learning_rate, schedule=recipe.schedule,
-                       epochs=recipe.epochs, steps_per_epoch=steps)
-    history = fit(model, data.train, data.validation, epochs=recipe.epochs)
+                       epochs=recipe.epochs, steps_per_epoch=steps,
+                       quick_steps=recipe.quick_steps)
+    history = fit(model, data.train, data.validation, epochs=recipe.epochs,
+                  early_stopping=recipe.early_stopping, quick_steps=recipe.quick_steps,
+                  monitor="val_accuracy" if recipe.early_stopping else None)
     return model, history, data
+
+
+#: Quick-mode steps of each variant in :func:`compare_variants` (a chapter trains several).
+QUICK_VARIANT_STEPS = 120
+
+
+def compare_variants(variants: dict[str, dict], data, *, epochs: int, seed: int = 42,
+                     checkpoint_dir: str | os.PathLike | None = None,
+                     verbose: int = 0) -> dict:
+    """Train one :func:`vision.convnet` per entry of ``variants`` under equal terms (chapter 02).
+
+    ``variants`` maps a row name to the builder's keyword arguments (``augment``, ``filters``,
+    ``dropout``, ``batch_norm``, ``l2``, ...) plus, optionally, ``learning_rate`` (default
+    1e-3) and ``schedule`` (None or ``"cosine"``). Every variant starts from the same seed,
+    sees the same batches of ``data`` (an ``images.ImageData``) in the same order and trains
+    for the same ``epochs``, so a difference in the results is the technique's doing.
+
+    With ``checkpoint_dir``, each variant's best epoch (by validation accuracy) is also kept
+    as ``<checkpoint_dir>/<variant_slug>.keras``: reloading it is early stopping with
+    checkpoint restore, measured without another run.
+
+    In quick mode each variant trains :data:`QUICK_VARIANT_STEPS` steps.
+
+    Returns ``{name: (model, history)}`` in the order given; ``history.seconds`` is the wall
+    time. Prints one line per finished variant.
+    """
+    from swtwo_tf.models.vision import convnet
+
+    if not variants:
+        raise ValueError("variants is empty: give at least one name -> convnet kwargs")
+    steps = int(data.train.cardinality())
+    trained = {}
+    for index, (name, options) in enumerate(variants.items()):
+        options = dict(options)
+        rate = options.pop("learning_rate", 1e-3)
+        schedule = options.pop("schedule", None)
+        config.seed_everything(seed)
+        try:
+            model = convnet(**options, name=f"variant_{index}")
+        except TypeError as exc:
+            raise ValueError(f"variant {name!r}: {exc}") from None
+        compile_classifier(model, learning_rate=rate, schedule=schedule, epochs=epochs,
+                           steps_per_epoch=steps, quick_steps=QUICK_VARIANT_STEPS)
+        checkpoint = Path(checkpoint_dir) / f"{slug(name)}.keras" if checkpoint_dir else None
+        train = data.fresh_train() if getattr(data, "fresh_train", None) else data.train
+        history = fit(model, train, data.validation, epochs=epochs, verbose=verbose,
+                      checkpoint=checkpoint, monitor="val_accuracy",
+                      quick_steps=QUICK_VARIANT_STEPS)
+        print(f"{name:<22} trained in {history.seconds:5.1f} s: val accuracy "
+              f"{history.history['val_accuracy'][-1]:.2%}", flush=True)
+        trained[name] = (model, history)
+    return trained
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a variant name: ``"+ L2 weight decay"`` -> ``"l2_weight_decay"``."""
+    import re
+
+    cleaned = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not cleaned:
+        raise ValueError(f"name {name!r} has no letters or digits to make a file name from")
+    return cleaned

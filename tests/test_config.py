@@ -26,15 +26,22 @@ def test_quick_mode_typo_is_an_error(monkeypatch):
         config.quick_mode()
 
 
-@pytest.mark.parametrize("epochs, steps, expected", [
-    (10, 71, 3),     # quick MNIST: about 250 steps in all
-    (10, 5, 10),     # an offline sample: small enough to run every epoch
-    (10, 1000, 2),   # a big epoch is cut to 200 steps, and at least 2 epochs run
-    (1, 1000, 1),    # never more epochs than asked for
-    (10, None, 2),   # unknown size: the step cap applies
+@pytest.mark.parametrize("epochs, steps, budget, expected", [
+    (10, 71, None, (3, 71)),     # quick MNIST: about 250 steps in all
+    (10, 5, None, (10, 5)),      # an offline sample: small enough to run every epoch
+    (10, 1000, None, (2, 125)),  # a big epoch is cut so that at least 2 epochs run
+    (1, 1000, None, (1, 125)),   # never more epochs than asked for
+    (10, None, None, (2, 125)),  # unknown size: the step cap applies
+    (6, 36, 40, (2, 20)),        # a recipe with slow steps asks for a smaller budget
 ])
-def test_quick_epochs(epochs, steps, expected):
-    assert config.quick_epochs(epochs, steps) == expected
+def test_quick_plan(epochs, steps, budget, expected):
+    assert config.quick_plan(epochs, steps, budget) == expected
+    assert config.quick_epochs(epochs, steps, budget) == expected[0]
+
+
+def test_quick_budget_must_allow_two_epochs():
+    with pytest.raises(ValueError, match="quick budget must be an int >= 2"):
+        config.quick_plan(5, 10, 1)
 
 
 def test_seed_must_be_a_natural_number():

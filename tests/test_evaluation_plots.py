@@ -101,3 +101,12 @@ def test_compare_with_benchmark_reads_the_committed_results():
     convnet_row = next(line for line in text.splitlines() if line.startswith("convnet"))
     assert "%" in convnet_row.split()[1] and convnet_row.split()[-1] == "90.00%"
     assert "no reference yet" in evaluation.compare_with_benchmark("nope", "mnist", {})
+
+
+def test_compare_curves_one_line_per_run_and_named_errors():
+    fig = plots.compare_curves({"a": {"val_accuracy": [0.5, 0.6]}, "b": {"val_accuracy": [0.4]}})
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="run 'a' logged no 'val_loss'"):
+        plots.compare_curves({"a": {"val_accuracy": [0.5]}}, metric="val_loss")
+    with pytest.raises(ValueError, match="empty"):
+        plots.compare_curves({})

@@ -11,7 +11,7 @@ import tensorflow as tf
 from conftest import require_real
 from PIL import Image
 
-from swtwo_tf import config, datasets, training
+from swtwo_tf import config, datasets, models, training
 from swtwo_tf.datasets import images
 from swtwo_tf.models import vision
 
@@ -158,3 +158,57 @@ def test_recipes_build_uncompiled_models():
         assert recipe.epochs >= 1 and recipe.batch_size >= 32
     assert vision.RECIPES[("mnist", "seed_cnn")].batch_size == 64  # the seed document's
     assert vision.RECIPES[("mnist", "classic_convnet")].epochs == 15  # the Keras example's
+
+
+# ------------------------------------------------------------------ chapter 02 helpers
+def test_train_size_keeps_a_fixed_subset_and_whole_eval_sets():
+    whole, small = _data(batch_size=50), _data(batch_size=50, train_size=100)
+    assert small.sizes["train"] == 100
+    assert small.sizes["validation"] == whole.sizes["validation"]
+    assert small.sizes["test"] == whole.sizes["test"]
+    assert sum(int(b[1].shape[0]) for b in small.train) == 100
+    with pytest.raises(ValueError, match="train_size must be a positive int"):
+        _data(train_size=0)
+
+
+def test_stem_batch_norm_only_drops_the_first_blocks_normalisation():
+    def count(model):
+        return sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+
+    assert count(vision.convnet(None)) - count(vision.convnet(None, stem_batch_norm=False)) == 1
+
+
+def test_ensemble_averages_its_members():
+    members = [vision.convnet(None, filters=(8,), name=f"m{i}") for i in range(2)]
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    averaged = models.ensemble(members)(x)
+    expected = (members[0](x, training=False) + members[1](x, training=False)) / 2
+    np.testing.assert_allclose(averaged, expected, atol=1e-6)
+    assert models.ensemble(members).count_params() == 2 * members[0].count_params()
+    with pytest.raises(ValueError, match="at least 2 models"):
+        models.ensemble(members[:1])
+
+
+def test_compare_variants_equal_terms_checkpoints_and_table(tmp_path, full_mode):
+    from swtwo_tf import evaluation
+
+    data = _data(batch_size=64, train_size=512)
+    variants = {"plain": dict(augment=None, filters=(8,), dropout=0.0, batch_norm=False),
+                "+ dropout": dict(augment=None, filters=(8,), dropout=0.3, batch_norm=False)}
+    trained = training.compare_variants(variants, data, epochs=2, checkpoint_dir=tmp_path)
+    again = training.compare_variants({"plain": variants["plain"]}, data, epochs=2)
+    np.testing.assert_array_equal(trained["plain"][0].get_weights()[0],
+                                  again["plain"][0].get_weights()[0])  # same seed, same run
+    assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["dropout.keras", "plain.keras"]
+    rows = evaluation.compare_models({k: m for k, (m, _) in trained.items()}, data)
+    assert [r["model"] for r in rows] == ["plain", "+ dropout"]
+    assert all(r["test_accuracy"] > 0.5 and abs(r["gap"]) < 0.5 for r in rows)
+    assert "+ dropout" in evaluation.format_table(rows)
+    with pytest.raises(ValueError, match="variant 'bad'"):
+        training.compare_variants({"bad": {"kernel": 5}}, data, epochs=1)
+
+
+def test_slug_names_files_safely():
+    assert training.slug("+ L2 weight decay") == "l2_weight_decay"
+    with pytest.raises(ValueError, match="no letters or digits"):
+        training.slug("+ !")

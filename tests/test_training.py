@@ -47,6 +47,14 @@ def test_quick_mode_caps_epochs_and_steps(quick, monkeypatch, capsys):
     assert "Quick mode" in capsys.readouterr().out
 
 
+def test_a_recipe_can_ask_for_a_smaller_quick_budget(quick):
+    seen = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    history = training.fit(_model(), _digits(), epochs=10, callbacks=[counter], verbose=0,
+                           quick_steps=8)
+    assert len(history.history["loss"]) == 2 and len(seen) == 8  # 2 epochs of 4 steps
+
+
 def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode):
     config.seed_everything(0)
     path = tmp_path / "ckpt" / "best.keras"
@@ -84,7 +92,8 @@ def test_compile_classifier_schedules(monkeypatch):
     quick = training.compile_classifier(_model(), learning_rate=3e-3, schedule="cosine",
                                         epochs=10, steps_per_epoch=1000)
     short = quick.optimizer._learning_rate
-    end = config.quick_epochs(10, 1000) * config.QUICK_MAX_STEPS
+    epochs, steps = config.quick_plan(10, 1000)
+    end = epochs * steps
     assert float(short(end)) == pytest.approx(0.0)
     assert float(short(end // 2)) > 1e-4
     with pytest.raises(ValueError, match="schedule must be None or 'cosine'"):

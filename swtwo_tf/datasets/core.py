@@ -60,7 +60,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "fashion_mnist", "fashion_mnist", "3.0.1",
             "Fashion-MNIST clothing images (28x28 grey, 10 classes)",
-            "storage.googleapis.com", ("image", "label"), ("train", "test"), 10_000, "MIT",
+            "storage.googleapis.com", ("image", "label"), ("train", "test"), 5_000, "MIT",
         ),
         DatasetSpec(
             "spoken_digit", "spoken_digit", "1.0.9",

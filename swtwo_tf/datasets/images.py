@@ -6,6 +6,7 @@ Used by chapters 01 (MNIST) and 02 (Fashion-MNIST) and by ``swtwo predict``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class ImageData:
     class_names: list[str]
     sizes: dict[str, int] = field(default_factory=dict)
     source: str = "tfds"
+    #: Makes a new training pipeline that starts again from the seed's first shuffle, so
+    #: several models can see exactly the same batches (``training.compare_variants``).
+    fresh_train: Callable | None = None
 
 
 def _arrays(name: str, split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
@@ -60,6 +64,7 @@ def image_datasets(
     batch_size: int = 64,
     validation_fraction: float = 0.1,
     seed: int = 42,
+    train_size: int | None = None,
     data_dir: str | os.PathLike | None = None,
 ) -> ImageData:
     """Batched, cached, prefetched pipelines for ``mnist`` or ``fashion_mnist``.
@@ -67,6 +72,10 @@ def image_datasets(
     The validation set is carved from the training split with a fixed ``seed`` (a random
     permutation, so every class is represented), and never overlaps the test set. Training
     batches are reshuffled every epoch with the same seed, so a run is reproducible.
+
+    ``train_size`` keeps at most that many training images (a fixed random subset; the
+    validation and test sets stay whole). Chapter 02 trains on 10,000 images so that
+    overfitting shows, and so that its comparison of techniques runs in minutes.
     """
     import tensorflow as tf
 
@@ -76,11 +85,13 @@ def image_datasets(
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if train_size is not None and (not isinstance(train_size, int) or train_size < 1):
+        raise ValueError(f"train_size must be a positive int or None, got {train_size!r}")
     x, y = _arrays(name, "train", data_dir)
     x_test, y_test = _arrays(name, "test", data_dir)
     order = np.random.default_rng(seed).permutation(len(x))
     n_val = max(1, round(len(x) * validation_fraction))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    val_idx, train_idx = order[:n_val], order[n_val:][:train_size]
     auto = tf.data.AUTOTUNE
 
     def pipeline(images, labels, shuffle):
@@ -89,14 +100,18 @@ def image_datasets(
             ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
         return ds.batch(batch_size).prefetch(auto)
 
+    def fresh_train():
+        return pipeline(x[train_idx], y[train_idx], shuffle=True)
+
     return ImageData(
         name=name,
-        train=pipeline(x[train_idx], y[train_idx], shuffle=True),
+        train=fresh_train(),
         validation=pipeline(x[val_idx], y[val_idx], shuffle=False),
         test=pipeline(x_test, y_test, shuffle=False),
         class_names=CLASS_NAMES[name],
         sizes={"train": len(train_idx), "validation": n_val, "test": len(x_test)},
         source=core.source(name, data_dir),
+        fresh_train=fresh_train,
     )
 
 

@@ -1,0 +1,102 @@
+"""What every benchmark script shares: train recipes, print the table, write the JSON report.
+
+Used by ``benchmarks/images.py`` and ``benchmarks/text.py``; each run trains a recipe with
+``swtwo_tf.training.train_recipe`` (exactly what the chapters run) on the real data and
+evaluates it once on the test split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from swtwo_tf import config, training
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run(dataset: str, model_name: str, recipe) -> dict:
+    """Train one recipe and measure it; returns the table row."""
+    return train(dataset, model_name, recipe)[0]
+
+
+def train(dataset: str, model_name: str, recipe) -> tuple:
+    """Train one recipe and measure it: ``(row, model, data)``. Refuses the offline sample."""
+    print(f"\n== {dataset} / {model_name}: up to {recipe.epochs} epochs, "
+          f"batch {recipe.batch_size}", flush=True)
+    model, history, data = training.train_recipe(dataset, model_name)
+    if data.source != "tfds":
+        raise SystemExit(f"{dataset}: the real dataset is needed "
+                         f"(swtwo datasets download {dataset})")
+    _, accuracy = model.evaluate(data.test, verbose=0)
+    row = {"dataset": dataset, "model": model_name, "test_accuracy": round(float(accuracy), 4),
+           "train_seconds": round(history.seconds, 1), "epochs": len(history.history["loss"]),
+           "batch_size": recipe.batch_size, "parameters": model.count_params()}
+    print(f"-> {row['test_accuracy']:.2%} test accuracy, {row['train_seconds'] / 60:.1f} min",
+          flush=True)
+    return row, model, data
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'dataset':<14} {'model':<22} {'test acc':>9} {'train time':>11} "
+          f"{'epochs':>6} {'params':>10}")
+    for r in rows:
+        print(f"{r['dataset']:<14} {r['model']:<22} {r['test_accuracy']:>9.2%} "
+              f"{r['train_seconds'] / 60:>7.1f} min {r['epochs']:>6} {r['parameters']:>10,}")
+
+
+def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path:
+    """Merge the rows into the JSON report at ``out`` and write it atomically.
+
+    Each row is stamped with the command and date that measured it. Rows of the same
+    (dataset, model) measured before are replaced; other rows from an earlier run on the
+    same machine and TensorFlow stay (so ``--only`` re-measures one dataset); a report from
+    another machine is replaced whole.
+    """
+    import tensorflow as tf
+
+    machine = {"cpu_cores": os.cpu_count(), "platform": platform.platform(terse=True),
+               "processor": platform.processor() or platform.machine(),
+               "gpus": len(tf.config.list_physical_devices("GPU"))}
+    date = time.strftime("%Y-%m-%d")
+    rows = [{**row, "command": command, "date": date} for row in rows]
+    out = Path(out)
+    kept = []
+    if out.is_file():
+        old = json.loads(out.read_text())
+        if old.get("machine") == machine and old.get("tensorflow") == tf.__version__:
+            fresh = {(r["dataset"], r["model"]) for r in rows}
+            kept = [{"command": old["command"], "date": old["date"], **r}
+                    for r in old["results"] if (r["dataset"], r["model"]) not in fresh]
+    report = {"command": command, "date": date, "mode": config.mode_name(),
+              "machine": machine, "tensorflow": tf.__version__, "results": kept + rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(out)
+    print(f"\nwritten: {out}")
+    return out
+
+
+def parse_args(script: str, description: str, choices: list[str]):
+    """``--only CHOICE`` and ``--out FILE`` (default ``benchmarks/results/<script>.json``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--only", choices=choices, help="run only this part")
+    parser.add_argument("--out", default=str(RESULTS / f"{script}.json"))
+    args = parser.parse_args()
+    if config.quick_mode():
+        print("SWTWO_QUICK is set: these numbers are quick-mode numbers, not the benchmark.")
+    return args
+
+
+def finish(rows: list[dict], script: str, args) -> int:
+    """Print the table and write the report, naming the command that made it."""
+    print_table(rows)
+    command = f"python benchmarks/{script}.py" + (f" --only {args.only}" if args.only else "")
+    write_report(rows, command, args.out)
+    return 0

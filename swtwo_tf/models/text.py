@@ -1,0 +1,282 @@
+"""Text classifiers for chapter 05: each takes raw review strings and returns 2 class probabilities.
+
+Every builder adapts its own ``TextVectorization`` on the training texts it is given and puts
+it inside the model, so a saved ``.keras`` file classifies text end to end.
+
+- :func:`bag_of_ngrams`: TF-IDF of unigrams and bigrams into a small dense network, the strong
+  classic baseline (word order only within a bigram).
+- :func:`rnn_classifier`: embedding with masking and a bidirectional GRU or LSTM that reads
+  the review in order.
+- :func:`transformer_classifier`: token and position embeddings and Transformer encoder
+  blocks (self-attention), built from Keras layers.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from swtwo_tf.datasets.text import vectorizer
+from swtwo_tf.models import Recipe
+
+CELLS = {"gru": layers.GRU, "lstm": layers.LSTM}
+
+
+def _text_input() -> keras.KerasTensor:
+    return keras.Input(shape=(), dtype="string", name="text")
+
+
+def _head(x, dropout: float, hidden: int | None = None):
+    if hidden:
+        x = layers.Dense(hidden, activation="relu")(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    return layers.Dense(2, activation="softmax", name="probabilities")(x)
+
+
+def bag_of_ngrams(
+    train_texts,
+    *,
+    max_tokens: int = 50_000,
+    ngrams: int = 2,
+    hidden: int | None = None,
+    dropout: float = 0.5,
+    name: str = "bag_of_ngrams",
+) -> keras.Model:
+    """TF-IDF of the ``max_tokens`` most frequent uni- and bigrams -> dropout -> softmax.
+
+    Without ``hidden`` units this is logistic regression on TF-IDF, whose weights say which
+    n-grams push a review towards each class (:func:`top_ngrams`). It ignores word order
+    beyond ``ngrams`` words and is still hard to beat on reviews: "not good" and "must see"
+    are bigrams it can weigh.
+    """
+    vectorize = vectorizer(train_texts, max_tokens=max_tokens, output_mode="tf_idf",
+                           ngrams=ngrams, name="tfidf")
+    inputs = _text_input()
+    x = vectorize(inputs)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    return keras.Model(inputs, _head(x, dropout if hidden else 0.0, hidden), name=name)
+
+
+def top_ngrams(model: keras.Model, k: int = 15) -> dict[str, list[tuple[str, float]]]:
+    """The ``k`` n-grams that push a :func:`bag_of_ngrams` model most towards each class.
+
+    Reads the logistic-regression weights: positive minus negative logit per n-gram.
+    Returns ``{"positive": [(ngram, weight), ...], "negative": [...]}`` (chapter 05).
+    """
+    import numpy as np
+
+    try:
+        vocabulary = model.get_layer("tfidf").get_vocabulary()
+        weights = model.get_layer("probabilities").get_weights()[0]
+    except ValueError:
+        raise ValueError(f"model {model.name!r} is not a bag_of_ngrams model") from None
+    if weights.shape[0] != len(vocabulary):
+        raise ValueError("top_ngrams() reads a bag_of_ngrams model built without hidden units")
+    score = weights[:, 1] - weights[:, 0]
+    order = np.argsort(score)
+    return {"positive": [(vocabulary[i], float(score[i])) for i in order[::-1][:k]],
+            "negative": [(vocabulary[i], float(score[i])) for i in order[:k]]}
+
+
+def classify(model: keras.Model, sentences, class_names=("negative", "positive")) -> list[dict]:
+    """Classify your own text with any chapter-05 model: one dict per sentence.
+
+    Each dict holds ``text``, ``label`` and ``probability`` of that label. Empty or non-string
+    input raises ``TextInputError`` naming the entry (see ``datasets.text.check_sentences``).
+    """
+    from swtwo_tf.datasets.text import check_sentences
+
+    sentences = check_sentences(sentences)
+    probs = model.predict(ops.convert_to_tensor(sentences), verbose=0)
+    return [{"text": text, "label": class_names[int(p.argmax())],
+             "probability": float(p.max())} for text, p in zip(sentences, probs, strict=True)]
+
+
+@keras.saving.register_keras_serializable(package="swtwo")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """Maximum over time of each feature, over real tokens only (padding is masked out)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        if mask is not None:
+            x = ops.where(ops.expand_dims(mask, -1), x, ops.full_like(x, -1e9))
+        return ops.max(x, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+def rnn_classifier(
+    train_texts,
+    *,
+    max_tokens: int = 20_000,
+    sequence_length: int = 400,
+    embedding_dim: int = 64,
+    units: int = 32,
+    cell: str = "gru",
+    bidirectional: bool = True,
+    dropout: float = 0.4,
+    name: str = "rnn_classifier",
+) -> keras.Model:
+    """Token ids -> Embedding (``mask_zero``: padding is skipped) -> (Bi)GRU/LSTM -> max -> softmax.
+
+    The recurrent layer reads the first ``sequence_length`` tokens in order, keeping a state
+    of ``units`` numbers per direction (the bidirectional version also reads backwards). Its
+    output at every token is max-pooled over the review, so a strong phrase anywhere counts,
+    not only what the state remembers at the end. Dropout on the embeddings and before the
+    output fights the overfitting that 1.3 M weights on 22,500 reviews invite.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    vectorize = vectorizer(train_texts, max_tokens=max_tokens, sequence_length=sequence_length,
+                           name="token_ids")
+    inputs = _text_input()
+    x = layers.Embedding(max_tokens, embedding_dim, mask_zero=True)(vectorize(inputs))
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    recurrent = CELLS[cell](units, return_sequences=True)
+    x = layers.Bidirectional(recurrent)(x) if bidirectional else recurrent(x)
+    x = MaskedGlobalMaxPooling1D()(x)
+    return keras.Model(inputs, _head(x, dropout), name=name)
+
+
+@keras.saving.register_keras_serializable(package="swtwo")
+class TokenAndPositionEmbedding(layers.Layer):
+    """Sum of a learned token embedding and a learned embedding of each position."""
+
+    def __init__(self, max_tokens: int, sequence_length: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.max_tokens, self.sequence_length, self.dim = max_tokens, sequence_length, dim
+        self.tokens = layers.Embedding(max_tokens, dim)
+        self.positions = layers.Embedding(sequence_length, dim)
+
+    def call(self, ids):
+        positions = ops.arange(ops.shape(ids)[-1])
+        return self.tokens(ids) + self.positions(positions)
+
+    def get_config(self):
+        return {**super().get_config(), "max_tokens": self.max_tokens,
+                "sequence_length": self.sequence_length, "dim": self.dim}
+
+
+@keras.saving.register_keras_serializable(package="swtwo")
+class TransformerBlock(layers.Layer):
+    """One Transformer encoder block: self-attention and a feed-forward net, each wrapped in
+    dropout, a residual connection and layer normalisation ("Attention is all you need").
+
+    ``padding`` is a (batch, length) boolean tensor, True at real tokens: no position attends
+    to padding.
+    """
+
+    def __init__(self, dim: int, heads: int, feed_forward: int, dropout: float = 0.1,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.heads, self.feed_forward, self.rate = dim, heads, feed_forward, dropout
+        self.attention = layers.MultiHeadAttention(heads, key_dim=dim // heads)
+        self.ffn = keras.Sequential([layers.Dense(feed_forward, activation="relu"),
+                                     layers.Dense(dim)])
+        self.norm1, self.norm2 = layers.LayerNormalization(), layers.LayerNormalization()
+        self.drop1, self.drop2 = layers.Dropout(dropout), layers.Dropout(dropout)
+
+    def attention_scores(self, x, padding):
+        """The attention weights, (batch, heads, query, key), for a look inside (chapter 05)."""
+        mask = ops.expand_dims(padding, 1)
+        _, scores = self.attention(x, x, attention_mask=mask, return_attention_scores=True)
+        return scores
+
+    def call(self, x, padding, training=None):
+        mask = ops.expand_dims(padding, 1)  # (batch, 1, key): every query sees real keys only
+        attended = self.attention(x, x, attention_mask=mask, training=training)
+        x = self.norm1(x + self.drop1(attended, training=training))
+        return self.norm2(x + self.drop2(self.ffn(x), training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "heads": self.heads,
+                "feed_forward": self.feed_forward, "dropout": self.rate}
+
+
+def _padding_mask(ids):
+    """True at real tokens. The first position always counts, so a text with no known token
+    (say "!!!") still has something to attend to and average, instead of dividing by zero."""
+    real = ops.not_equal(ids, 0)
+    return ops.concatenate([ops.ones_like(real[:, :1]), real[:, 1:]], axis=1)
+
+
+def transformer_classifier(
+    train_texts,
+    *,
+    max_tokens: int = 20_000,
+    sequence_length: int = 300,
+    dim: int = 64,
+    heads: int = 2,
+    feed_forward: int = 128,
+    blocks: int = 1,
+    dropout: float = 0.1,
+    name: str = "transformer_classifier",
+) -> keras.Model:
+    """Token + position embeddings -> Transformer encoder blocks -> masked mean -> softmax.
+
+    Every token looks at every other token of the review at once (self-attention) instead of
+    reading them one by one like the RNN.
+    """
+    if dim % heads:
+        raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
+    vectorize = vectorizer(train_texts, max_tokens=max_tokens, sequence_length=sequence_length,
+                           name="token_ids")
+    inputs = _text_input()
+    ids = vectorize(inputs)
+    padding = _padding_mask(ids)
+    x = TokenAndPositionEmbedding(max_tokens, sequence_length, dim, name="embedding")(ids)
+    for i in range(blocks):
+        x = TransformerBlock(dim, heads, feed_forward, dropout, name=f"encoder_{i}")(x, padding)
+    x = layers.GlobalAveragePooling1D()(x, mask=padding)
+    return keras.Model(inputs, _head(x, dropout), name=name)
+
+
+def attention_map(model: keras.Model, text: str, block: int = 0):
+    """Tokens of ``text`` and the attention weights of encoder ``block``, averaged over heads.
+
+    Returns ``(tokens, weights)`` with ``weights[i, j]`` = how much token i attends to token j,
+    cut to the review's real tokens (chapter 05's look inside the Transformer).
+    """
+    import numpy as np
+
+    try:
+        vectorize = model.get_layer("token_ids")
+        embed = model.get_layer("embedding")
+        encoder = model.get_layer(f"encoder_{block}")
+    except ValueError:
+        raise ValueError(f"model {model.name!r} is not a transformer_classifier with "
+                         f"encoder block {block}") from None
+    ids = vectorize(ops.convert_to_tensor([text]))
+    padding = _padding_mask(ids)
+    x = embed(ids)
+    for i in range(block):
+        x = model.get_layer(f"encoder_{i}")(x, padding, training=False)
+    scores = np.asarray(encoder.attention_scores(x, padding))[0].mean(axis=0)
+    n = max(1, int(np.asarray(ops.not_equal(ids, 0)).sum()))
+    vocabulary = vectorize.get_vocabulary()
+    tokens = [vocabulary[int(t)] for t in np.asarray(ids)[0, :n]]
+    return tokens, scores[:n, :n]
+
+
+#: (dataset, model) -> the recipe behind the README's results table (benchmarks/text.py).
+#: ``quick_steps`` keeps quick mode short for the slow recurrent and attention steps
+#: (about 0.4 s per batch on 2 cores, against 0.1 s for the bag of n-grams).
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("imdb_reviews", "bag_of_ngrams"): Recipe(bag_of_ngrams, batch_size=128, epochs=8,
+                                              early_stopping=2, quick_steps=80),
+    ("imdb_reviews", "rnn_classifier"): Recipe(rnn_classifier, batch_size=128, epochs=5,
+                                               early_stopping=2, quick_steps=40),
+    ("imdb_reviews", "transformer_classifier"): Recipe(
+        transformer_classifier, batch_size=64, epochs=4, learning_rate=5e-4, early_stopping=2,
+        quick_steps=40),
+}

@@ -1,0 +1,39 @@
+"""The benchmark report: rows stamped with their command, merged across --only runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from swtwo_tf import config
+
+sys.path.insert(0, str(config.REPO_ROOT / "benchmarks"))
+import common  # noqa: E402
+
+
+def _row(dataset, model, accuracy):
+    return {"dataset": dataset, "model": model, "test_accuracy": accuracy,
+            "train_seconds": 60.0, "epochs": 1, "batch_size": 32, "parameters": 10}
+
+
+def test_only_runs_replace_their_rows_and_keep_the_others(tmp_path):
+    out = tmp_path / "images.json"
+    common.write_report([_row("mnist", "convnet", 0.99), _row("fashion_mnist", "convnet", 0.9)],
+                        "python benchmarks/images.py", out)
+    common.write_report([_row("fashion_mnist", "convnet", 0.93)],
+                        "python benchmarks/images.py --only fashion_mnist", out)
+    report = json.loads(out.read_text())
+    rows = {(r["dataset"], r["model"]): r for r in report["results"]}
+    assert len(rows) == 2
+    assert rows[("mnist", "convnet")]["command"] == "python benchmarks/images.py"
+    assert rows[("fashion_mnist", "convnet")]["test_accuracy"] == 0.93
+    assert rows[("fashion_mnist", "convnet")]["command"].endswith("--only fashion_mnist")
+    assert report["machine"]["cpu_cores"] >= 1 and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_report_from_another_machine_is_replaced_whole(tmp_path):
+    out = tmp_path / "text.json"
+    out.write_text(json.dumps({"command": "x", "date": "2020-01-01", "machine": {"cpu_cores": 99},
+                               "tensorflow": "0", "results": [_row("imdb_reviews", "old", 0.5)]}))
+    common.write_report([_row("imdb_reviews", "new", 0.9)], "python benchmarks/text.py", out)
+    assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
