@@ -1,0 +1,223 @@
+"""Spoken digits as tf.data pipelines, the two evaluation splits, and your own WAV files.
+
+Used by chapters 03 (audio features) and 04 (speech recognition) and ``swtwo predict``.
+The dataset is the Free Spoken Digit Dataset (TFDS ``spoken_digit``, 1.0.9): 2,500 recordings
+at 8 kHz, 5 speakers x 10 digits x 50 takes, named ``{digit}_{speaker}_{index}.wav``.
+
+Two deterministic splits:
+
+- ``"documented"``: FSDD's own split, takes 0-4 of every speaker and digit are the test set
+  (250 recordings); the model has heard every test speaker in training.
+- ``"speaker:<name>"``: leave one speaker out; all of that speaker's recordings are the test
+  set and none of them is seen in training. This says whether a model recognises speech or
+  memorises voices.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from swtwo_tf.datasets import core
+
+SAMPLE_RATE = 8_000
+#: Fixed input length in samples (1 s): 99.8 % of FSDD recordings are shorter.
+LENGTH = 8_000
+#: Your own files may be at most this long before trimming (seconds).
+MAX_SECONDS = 10.0
+CLASS_NAMES = [str(d) for d in range(10)]
+FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>\d+)\.wav$")
+
+
+class AudioFileError(ValueError):
+    """A WAV file that cannot be used: missing, unreadable, empty, silent or too long."""
+
+
+@dataclass
+class Recordings:
+    """All recordings of a dataset as arrays: float32 waveforms in [-1, 1] (``LENGTH`` long)."""
+
+    waves: np.ndarray  # (n, LENGTH) float32
+    labels: np.ndarray  # (n,) int64 digit
+    speakers: np.ndarray  # (n,) str
+    indices: np.ndarray  # (n,) int take number from the file name
+    source: str = "tfds"
+
+
+@dataclass
+class SpeechData:
+    """Train/validation/test pipelines of ``(waveform, digit)`` for one split."""
+
+    split: str
+    train: object
+    validation: object
+    test: object
+    test_speakers: np.ndarray  # speaker of each test example, in order
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    sizes: dict[str, int] = field(default_factory=dict)
+    source: str = "tfds"
+
+
+def fix_length(wave: np.ndarray, length: int = LENGTH) -> np.ndarray:
+    """Crop ``wave`` to ``length`` samples or pad it with silence at the end."""
+    wave = np.asarray(wave, dtype=np.float32)[:length]
+    return np.pad(wave, (0, length - len(wave)))
+
+
+def parse_name(name: str) -> tuple[int, str, int]:
+    """``"7_theo_23.wav"`` -> ``(7, "theo", 23)``; ValueError for other names."""
+    match = FSDD_NAME.match(Path(name).name)
+    if not match:
+        raise ValueError(f"{name!r} is not an FSDD-style name "
+                         "({digit}_{speaker}_{index}.wav)")
+    return int(match["digit"]), match["speaker"], int(match["index"])
+
+
+def recordings(data_dir: str | os.PathLike | None = None) -> Recordings:
+    """Every spoken_digit recording, scaled from int16 range to float32 in [-1, 1]."""
+    ds = core.load("spoken_digit", "train", data_dir=data_dir)
+    waves, labels, speakers, indices = [], [], [], []
+    for example in ds.as_numpy_iterator():
+        waves.append(fix_length(example["audio"] / 32768.0))
+        digit, speaker, index = parse_name(example["audio/filename"].decode())
+        if digit != int(example["label"]):
+            raise ValueError(f"{example['audio/filename']!r}: label {example['label']} "
+                             f"disagrees with the file name")
+        labels.append(digit)
+        speakers.append(speaker)
+        indices.append(index)
+    order = np.lexsort((indices, labels, speakers))  # a fixed order, whatever TFDS yields
+    return Recordings(np.stack(waves)[order], np.array(labels, np.int64)[order],
+                      np.array(speakers)[order], np.array(indices)[order],
+                      core.source("spoken_digit", data_dir))
+
+
+def split_indices(rec: Recordings, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` positions in ``rec`` for ``"documented"`` or ``"speaker:<name>"``."""
+    if split == "documented":
+        test = rec.indices < 5
+    elif split.startswith("speaker:"):
+        speaker = split.split(":", 1)[1]
+        if speaker not in set(rec.speakers):
+            raise ValueError(f"split {split!r}: no speaker {speaker!r}; the speakers are "
+                             f"{sorted(set(rec.speakers))}")
+        test = rec.speakers == speaker
+    else:
+        raise ValueError(f"split must be 'documented' or 'speaker:<name>', got {split!r}")
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def speech_datasets(
+    split: str = "documented",
+    *,
+    batch_size: int = 32,
+    validation_fraction: float = 0.1,
+    seed: int = 42,
+    data_dir: str | os.PathLike | None = None,
+    rec: Recordings | None = None,
+) -> SpeechData:
+    """Batched pipelines of fixed-length waveforms for one split (see the module docstring).
+
+    The validation set is carved from the training part with a fixed ``seed``; training
+    batches are reshuffled every epoch with the same seed. Pass ``rec`` (from
+    :func:`recordings`) to build several splits without reading the data again.
+    """
+    import tensorflow as tf
+
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    rec = rec or recordings(data_dir)
+    train_idx, test_idx = split_indices(rec, split)
+    order = np.random.default_rng(seed).permutation(train_idx)
+    n_val = max(1, round(len(order) * validation_fraction))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+
+    def pipeline(idx, shuffle):
+        ds = tf.data.Dataset.from_tensor_slices((rec.waves[idx], rec.labels[idx])).cache()
+        if shuffle:
+            ds = ds.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    return SpeechData(split, pipeline(train_idx, True), pipeline(val_idx, False),
+                      pipeline(test_idx, False), rec.speakers[test_idx],
+                      sizes={"train": len(train_idx), "validation": n_val,
+                             "test": len(test_idx)},
+                      source=rec.source)
+
+
+def trim_silence(wave: np.ndarray, threshold_db: float = 40.0, frame: int = 160) -> np.ndarray:
+    """Drop leading and trailing frames quieter than ``threshold_db`` below the loudest frame."""
+    frames = len(wave) // frame
+    if frames == 0:
+        return wave
+    rms = np.sqrt(np.mean(wave[:frames * frame].reshape(frames, frame) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(20 * np.log10(rms / rms.max()) > -threshold_db)
+    return wave[loud[0] * frame:(loud[-1] + 1) * frame]
+
+
+def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Read your own recording as the models expect it: mono float32 at 8 kHz, silence trimmed.
+
+    Stereo is averaged to mono; any sample rate is resampled to 8 kHz with soxr (high
+    quality). Raises :class:`AudioFileError` naming the file when it is missing, unreadable,
+    empty, silent, or longer than ``max_seconds``.
+    """
+    import soundfile
+    import soxr
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"{path}: no such file (expected a WAV recording)")
+    try:
+        info = soundfile.info(str(path))
+        if info.frames / info.samplerate > max_seconds:
+            raise AudioFileError(f"{path}: {info.frames / info.samplerate:.1f} s long; "
+                                 f"at most {max_seconds:g} s is accepted (one spoken digit)")
+        wave, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError as exc:
+        raise AudioFileError(f"{path}: cannot be read as audio ({exc}); "
+                             "expected a WAV file") from None
+    if wave.size == 0:
+        raise AudioFileError(f"{path}: the recording is empty")
+    wave = wave.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32)
+    if np.abs(wave).max() < 1e-4:
+        raise AudioFileError(f"{path}: the recording is silent")
+    return trim_silence(wave)
+
+
+def load_wav_folder(folder: str | os.PathLike) -> Recordings:
+    """Your own labelled recordings, in either layout, as :class:`Recordings` (chapter 04).
+
+    - ``keras.utils.audio_dataset_from_directory`` layout: one sub-folder per digit
+      (``folder/7/anything.wav``); the speaker is recorded as ``"you"``;
+    - FSDD names in one folder (``folder/7_ana_0.wav``), which also give the speaker.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AudioFileError(f"{folder}: no such folder (expected WAV recordings)")
+    files = sorted(folder.rglob("*.wav"))
+    if not files:
+        raise AudioFileError(f"{folder}: no .wav files found")
+    waves, labels, speakers, indices = [], [], [], []
+    for i, path in enumerate(files):
+        if path.parent != folder and path.parent.name in CLASS_NAMES:
+            digit, speaker, index = int(path.parent.name), "you", i
+        else:
+            try:
+                digit, speaker, index = parse_name(path.name)
+            except ValueError:
+                raise AudioFileError(
+                    f"{path}: cannot tell its digit; put it in a folder named after the "
+                    "digit (7/take1.wav) or name it {digit}_{speaker}_{index}.wav") from None
+        waves.append(fix_length(load_wav(path)))
+        labels.append(digit)
+        speakers.append(speaker)
+        indices.append(index)
+    return Recordings(np.stack(waves), np.array(labels, np.int64), np.array(speakers),
+                      np.array(indices), source=str(folder))

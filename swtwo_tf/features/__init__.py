@@ -1,0 +1,1 @@
+"""Signal processing as Keras layers: ``audio`` (chapters 03-04)."""

@@ -1,0 +1,187 @@
+"""Audio features and augmentation as Keras layers built on ``tf.signal`` (chapters 03-04).
+
+Because they are layers, the features travel inside a saved or exported model: it takes a
+raw 8 kHz waveform. All layers take ``(batch, samples)`` float32 waveforms or
+``(batch, frames, bins)`` spectrograms and are registered with Keras, so ``.keras`` files
+that use them load by name.
+
+- :class:`LogMelSpectrogram`, :class:`MFCC`: the features; :class:`UtteranceNormalization`.
+- Training-only augmentation: :class:`AddNoise` (at a chosen SNR), :class:`TimeShift`,
+  :class:`SpecAugment` (time and frequency masking).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+SAMPLE_RATE = 8_000
+
+
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="swtwo")(cls)
+
+
+@_register
+class LogMelSpectrogram(layers.Layer):
+    """Waveform -> log-mel spectrogram, ``(batch, frames, num_mel_bins)``.
+
+    Frames of ``frame_length`` samples every ``frame_step`` (32 ms every 10 ms at 8 kHz), a
+    Hann window, the magnitude of the FFT mapped onto ``num_mel_bins`` mel bands between
+    ``fmin`` and ``fmax``, then ``log(mel + floor)``: silence gives ``log(floor)``.
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, frame_length: int = 256,
+                 frame_step: int = 80, num_mel_bins: int = 40, fmin: float = 20.0,
+                 fmax: float | None = None, floor: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate, self.frame_length, self.frame_step = sample_rate, frame_length, frame_step
+        self.num_mel_bins, self.fmin, self.floor = num_mel_bins, fmin, floor
+        self.fmax = fmax or sample_rate / 2
+        self.mel_matrix = tf.signal.linear_to_mel_weight_matrix(
+            num_mel_bins, frame_length // 2 + 1, sample_rate, fmin, self.fmax)
+
+    def frames(self, samples: int) -> int:
+        """Number of frames for a waveform of ``samples`` samples."""
+        return 1 + (samples - self.frame_length) // self.frame_step
+
+    def call(self, waves):
+        stft = tf.signal.stft(waves, self.frame_length, self.frame_step,
+                              fft_length=self.frame_length)
+        mel = tf.tensordot(tf.abs(stft), self.mel_matrix, 1)
+        return tf.math.log(mel + self.floor)
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[-1]
+        return (input_shape[0], self.frames(samples) if samples else None, self.num_mel_bins)
+
+    def get_config(self):
+        return {**super().get_config(), "sample_rate": self.sample_rate,
+                "frame_length": self.frame_length, "frame_step": self.frame_step,
+                "num_mel_bins": self.num_mel_bins, "fmin": self.fmin, "fmax": self.fmax,
+                "floor": self.floor}
+
+
+@_register
+class MFCC(layers.Layer):
+    """Log-mel spectrogram -> the first ``num_coefficients`` mel-frequency cepstral coefficients."""
+
+    def __init__(self, num_coefficients: int = 13, **kwargs):
+        super().__init__(**kwargs)
+        self.num_coefficients = num_coefficients
+
+    def call(self, log_mel):
+        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :self.num_coefficients]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.num_coefficients)
+
+    def get_config(self):
+        return {**super().get_config(), "num_coefficients": self.num_coefficients}
+
+
+@_register
+class UtteranceNormalization(layers.Layer):
+    """Zero mean and unit variance per utterance and feature bin, over time.
+
+    Removes what is constant over a recording (loudness, microphone colour), which differs
+    from speaker to speaker more than from digit to digit.
+    """
+
+    def call(self, features):
+        mean, variance = tf.nn.moments(features, axes=[1], keepdims=True)
+        return (features - mean) / tf.sqrt(variance + 1e-5)
+
+
+class _TrainingOnly(layers.Layer):
+    """Base of the augmentation layers: identity unless ``training`` is true."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        return self.augment(x) if training else x
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@_register
+class AddNoise(_TrainingOnly):
+    """Add white noise at a random signal-to-noise ratio in [``min_snr_db``, ``max_snr_db``]."""
+
+    def __init__(self, min_snr_db: float = 10.0, max_snr_db: float = 30.0, **kwargs):
+        super().__init__(**kwargs)
+        self.min_snr_db, self.max_snr_db = min_snr_db, max_snr_db
+
+    def augment(self, waves):
+        batch = tf.shape(waves)[0]
+        snr = keras.random.uniform((batch, 1), self.min_snr_db, self.max_snr_db,
+                                   seed=self.generator)
+        power = tf.reduce_mean(tf.square(waves), axis=-1, keepdims=True)
+        noise_power = power / tf.pow(10.0, snr / 10.0)
+        noise = keras.random.normal(tf.shape(waves), seed=self.generator)
+        return waves + noise * tf.sqrt(noise_power)
+
+    def get_config(self):
+        return {**super().get_config(), "min_snr_db": self.min_snr_db,
+                "max_snr_db": self.max_snr_db}
+
+
+@_register
+class TimeShift(_TrainingOnly):
+    """Shift each waveform by up to ``max_shift`` samples either way (zeros fill the gap)."""
+
+    def __init__(self, max_shift: int = 800, **kwargs):
+        super().__init__(**kwargs)
+        self.max_shift = max_shift
+
+    def augment(self, waves):
+        batch, length = tf.shape(waves)[0], tf.shape(waves)[1]
+        shifts = keras.random.randint((batch,), -self.max_shift, self.max_shift + 1,
+                                      seed=self.generator)
+        positions = tf.range(length)[None, :] - shifts[:, None]
+        valid = (positions >= 0) & (positions < length)
+        gathered = tf.gather(waves, tf.clip_by_value(positions, 0, length - 1), batch_dims=1)
+        return tf.where(valid, gathered, tf.zeros_like(waves))
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift}
+
+
+@_register
+class SpecAugment(_TrainingOnly):
+    """SpecAugment masking: ``time_masks`` bands of up to ``time_width`` frames and
+    ``freq_masks`` bands of up to ``freq_width`` bins are set to the utterance mean."""
+
+    def __init__(self, time_masks: int = 2, time_width: int = 10, freq_masks: int = 2,
+                 freq_width: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_width = time_masks, time_width
+        self.freq_masks, self.freq_width = freq_masks, freq_width
+
+    def _mask(self, size, count, width, batch):
+        keep = tf.ones((batch, size), dtype=tf.bool)
+        for _ in range(count):
+            w = keras.random.randint((batch, 1), 0, width + 1, seed=self.generator)
+            room = tf.cast(tf.maximum(size - w + 1, 1), tf.float32)
+            start = tf.cast(keras.random.uniform((batch, 1), seed=self.generator) * room,
+                            tf.int32)
+            pos = tf.range(size)[None, :]
+            keep &= ~((pos >= start) & (pos < start + w))
+        return keep
+
+    def augment(self, spec):
+        batch, frames, bins = tf.shape(spec)[0], tf.shape(spec)[1], tf.shape(spec)[2]
+        keep = (self._mask(frames, self.time_masks, self.time_width, batch)[:, :, None]
+                & self._mask(bins, self.freq_masks, self.freq_width, batch)[:, None, :])
+        mean = tf.reduce_mean(spec, axis=[1, 2], keepdims=True)
+        return tf.where(keep, spec, mean)
+
+    def get_config(self):
+        return {**super().get_config(), "time_masks": self.time_masks,
+                "time_width": self.time_width, "freq_masks": self.freq_masks,
+                "freq_width": self.freq_width}
