@@ -1,6 +1,6 @@
 """What every benchmark script shares: train recipes, print the table, write the JSON report.
 
-Used by ``benchmarks/images.py`` and ``benchmarks/text.py``; each run trains a recipe with
+Used by ``benchmarks/images.py``, ``speech.py`` and ``text.py``; each run trains a recipe with
 ``swtwo_tf.training.train_recipe`` (exactly what the chapters run) on the real data and
 evaluates it once on the test split.
 """
@@ -23,16 +23,22 @@ def run(dataset: str, model_name: str, recipe) -> dict:
     return train(dataset, model_name, recipe)[0]
 
 
-def train(dataset: str, model_name: str, recipe) -> tuple:
-    """Train one recipe and measure it: ``(row, model, data)``. Refuses the offline sample."""
-    print(f"\n== {dataset} / {model_name}: up to {recipe.epochs} epochs, "
-          f"batch {recipe.batch_size}", flush=True)
-    model, history, data = training.train_recipe(dataset, model_name)
+def train(dataset: str, model_name: str, recipe, **options) -> tuple:
+    """Train one recipe and measure it: ``(row, model, data)``. Refuses the offline sample.
+
+    ``options`` go to ``train_recipe`` (``split=`` and ``recordings=`` for spoken digits);
+    a ``split`` is recorded in the row.
+    """
+    split = options.get("split")
+    print(f"\n== {dataset} / {model_name}{f' / {split}' if split else ''}: up to "
+          f"{recipe.epochs} epochs, batch {recipe.batch_size}", flush=True)
+    model, history, data = training.train_recipe(dataset, model_name, **options)
     if data.source != "tfds":
         raise SystemExit(f"{dataset}: the real dataset is needed "
                          f"(swtwo datasets download {dataset})")
     _, accuracy = model.evaluate(data.test, verbose=0)
-    row = {"dataset": dataset, "model": model_name, "test_accuracy": round(float(accuracy), 4),
+    row = {"dataset": dataset, "model": model_name, **({"split": split} if split else {}),
+           "test_accuracy": round(float(accuracy), 4),
            "train_seconds": round(history.seconds, 1), "epochs": len(history.history["loss"]),
            "batch_size": recipe.batch_size, "parameters": model.count_params()}
     print(f"-> {row['test_accuracy']:.2%} test accuracy, {row['train_seconds'] / 60:.1f} min",
@@ -52,7 +58,7 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     """Merge the rows into the JSON report at ``out`` and write it atomically.
 
     Each row is stamped with the command and date that measured it. Rows of the same
-    (dataset, model) measured before are replaced; other rows from an earlier run on the
+    (dataset, model, split) measured before are replaced; other rows from an earlier run on the
     same machine and TensorFlow stay (so ``--only`` re-measures one dataset); a report from
     another machine is replaced whole.
     """
@@ -68,9 +74,9 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     if out.is_file():
         old = json.loads(out.read_text())
         if old.get("machine") == machine and old.get("tensorflow") == tf.__version__:
-            fresh = {(r["dataset"], r["model"]) for r in rows}
+            fresh = {_key(r) for r in rows}
             kept = [{"command": old["command"], "date": old["date"], **r}
-                    for r in old["results"] if (r["dataset"], r["model"]) not in fresh]
+                    for r in old["results"] if _key(r) not in fresh]
     report = {"command": command, "date": date, "mode": config.mode_name(),
               "machine": machine, "tensorflow": tf.__version__, "results": kept + rows}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,11 +87,16 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     return out
 
 
+def _key(row: dict) -> tuple:
+    return row["dataset"], row["model"], row.get("split")
+
+
 def parse_args(script: str, description: str, choices: list[str]):
     """``--only CHOICE`` and ``--out FILE`` (default ``benchmarks/results/<script>.json``)."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=choices, help="run only this part")
     parser.add_argument("--out", default=str(RESULTS / f"{script}.json"))
     args = parser.parse_args()

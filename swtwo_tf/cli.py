@@ -1,12 +1,15 @@
-"""The ``swtwo`` command: datasets status/download, environment check, course run.
+"""The ``swtwo`` command: datasets, environment check, course run, and your own models.
 
     swtwo datasets status            which datasets are ready, where, with split sizes
     swtwo datasets download mnist    fetch and prepare a dataset once (needs network)
     swtwo env                        versions, CPU/GPU, quick/full mode
     swtwo course                     run every chapter headless (what `make course` does)
+    swtwo train mnist --out runs/m   train a recipe, resumable; model + metrics.json in --out
+    swtwo evaluate runs/m/model.keras --dataset mnist
+    swtwo predict runs/m/model.keras digit.png    (PNG/JPEG, WAV, --text or .txt files)
 
-Errors a user can fix (a missing dataset, no network, a bad name) print one clear message
-and exit with status 2, never a traceback.
+Errors a user can fix (a missing dataset, no network, a bad name, a file of the wrong kind)
+print one clear message and exit with status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -106,6 +109,198 @@ def _course(args) -> int:
     return 1 if failures else 0
 
 
+#: The model ``swtwo train DATASET`` trains when ``--model`` is not given.
+DEFAULT_MODELS = {"mnist": "convnet", "fashion_mnist": "convnet",
+                  "spoken_digit": "rnn_classifier", "imdb_reviews": "bag_of_ngrams"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _train(args) -> int:
+    import os
+
+    import keras
+
+    from swtwo_tf import training
+
+    if args.quick:
+        os.environ["SWTWO_QUICK"] = "1"
+    model_name = args.model or DEFAULT_MODELS[args.dataset]
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+    out = Path(args.out or config.REPO_ROOT / "runs" / f"{args.dataset}_{model_name}")
+    out.mkdir(parents=True, exist_ok=True)
+    backup = out / "backup"
+    if backup.is_dir():
+        print(f"resuming from the last finished epoch saved in {backup}", flush=True)
+    options = {"split": args.split} if args.dataset == "spoken_digit" else {}
+    model, history, data = training.train_recipe(
+        args.dataset, model_name, seed=args.seed, epochs=args.epochs,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup))],
+        checkpoint=out / "best.keras", **options)
+    metrics = model.evaluate(data.test, verbose=0, return_dict=True)
+    # A resumed run's History holds only the epochs it ran; the backup counted them all.
+    epochs_done = len(history.history["loss"]) + (history.epoch[0] if history.epoch else 0)
+    path = out / "model.keras"
+    tmp = out / "model.tmp.keras"
+    model.save(tmp)
+    tmp.replace(path)
+    report = {"dataset": args.dataset, "model": model_name, **options,
+              "class_names": list(data.class_names), "epochs": epochs_done,
+              "test_accuracy": round(float(metrics["accuracy"]), 4),
+              "test_loss": round(float(metrics["loss"]), 4),
+              "train_seconds": round(history.seconds, 1), "mode": config.mode_name(),
+              "data_source": data.source}
+    _write_json(out / "metrics.json", report)
+    print(f"test accuracy {report['test_accuracy']:.2%} after {epochs_done} epochs "
+          f"({report['train_seconds']:.0f} s); model: {path}; metrics: {out / 'metrics.json'}")
+    return 0
+
+
+def load_model(path: str | Path):
+    """A trained ``.keras`` model (Keras safe mode) and the metadata ``swtwo train`` wrote
+    beside it (``metrics.json``, or ``{}``). ``ValueError`` naming the file otherwise."""
+    import zipfile
+
+    import keras
+
+    import swtwo_tf.features.audio  # noqa: F401  (registers the custom layers)
+    import swtwo_tf.models.text  # noqa: F401
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file (expected a trained .keras model)")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a Keras model file (expected a .keras file saved by "
+                         "model.save or swtwo train)")
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except Exception as exc:  # Keras raises many kinds for a damaged archive
+        raise ValueError(f"{path}: cannot be loaded as a Keras model "
+                         f"({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})") from None
+    meta_path = path.parent / "metrics.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    return model, meta
+
+
+def input_kind(model) -> str:
+    """``"text"``, ``"audio"`` or ``"image"``: what a chapter model takes, from its input."""
+    from swtwo_tf.datasets.speech import LENGTH
+
+    spec = model.inputs[0]
+    if "string" in str(spec.dtype):
+        return "text"
+    if tuple(spec.shape[1:]) == (LENGTH,):
+        return "audio"
+    if len(spec.shape) in (3, 4):
+        return "image"
+    raise ValueError(f"model {model.name!r} takes {tuple(spec.shape)} {spec.dtype}: not an "
+                     "image, audio or text model of this course")
+
+
+DEFAULT_CLASS_NAMES = {"text": ["negative", "positive"], "audio": [str(d) for d in range(10)],
+                       "image": [str(d) for d in range(10)]}
+
+
+def predict_rows(model, meta: dict, files: list[str], texts: list[str], top_k: int) -> list:
+    """One row per input: ``input``, ``label``, ``probability``, ``top`` [(label, p), ...]."""
+    import numpy as np
+
+    kind = input_kind(model)
+    names = meta.get("class_names") or DEFAULT_CLASS_NAMES[kind]
+    inputs, arrays = [], []
+    if texts and kind != "text":
+        raise ValueError(f"--text given, but the model takes {kind} input, not text")
+    for file in files:
+        path = Path(file)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        suffix = path.suffix.lower()
+        expected = {"image": IMAGE_SUFFIXES, "audio": (".wav",), "text": (".txt",)}[kind]
+        if suffix not in expected:
+            raise ValueError(f"{path}: the model takes {kind} input; expected a "
+                             f"{'/'.join(e.lstrip('.').upper() for e in expected)} file")
+        if kind == "image":
+            from swtwo_tf.datasets.images import load_image_file
+            arrays.append(load_image_file(path))
+        elif kind == "audio":
+            from swtwo_tf.datasets import speech
+            wave = speech.load_wav(path)
+            if len(wave) > speech.LENGTH:
+                raise speech.AudioFileError(
+                    f"{path}: {len(wave) / speech.SAMPLE_RATE:.2f} s of speech after trimming "
+                    f"silence; the model hears at most {speech.LENGTH / speech.SAMPLE_RATE:g} s")
+            arrays.append(speech.fix_length(wave))
+        else:
+            try:
+                texts = [*texts, path.read_text(encoding="utf-8")]
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}: not UTF-8 text") from None
+            continue
+        inputs.append(str(path))
+    if kind == "text":
+        from swtwo_tf.datasets.text import check_sentences
+        arrays = check_sentences(texts)
+        inputs = [t if len(t) <= 60 else t[:57] + "..." for t in arrays]
+    if not inputs:
+        raise ValueError("nothing to predict: give files, or --text for a text model")
+    x = np.array(arrays, dtype=object) if kind == "text" else np.stack(arrays)
+    probabilities = np.asarray(model.predict(x, batch_size=64, verbose=0))
+    rows = []
+    for item, p in zip(inputs, probabilities, strict=True):
+        order = np.argsort(-p)[:top_k]
+        rows.append({"input": item, "label": names[order[0]], "probability": float(p[order[0]]),
+                     "top": [(names[i], float(p[i])) for i in order]})
+    return rows
+
+
+def _predict(args) -> int:
+    model, meta = load_model(args.model)
+    rows = predict_rows(model, meta, args.files, args.text or [], args.top_k)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max(len(r["input"]) for r in rows)
+        for r in rows:
+            top = ", ".join(f"{label} {p:.1%}" for label, p in r["top"])
+            print(f"{r['input']:<{width}}  {r['label']:<12} ({top})")
+    return 0
+
+
+def _evaluate(args) -> int:
+    model, meta = load_model(args.model)
+    kind = input_kind(model)
+    expected = {"image": ("mnist", "fashion_mnist"), "audio": ("spoken_digit",),
+                "text": ("imdb_reviews",)}[kind]
+    if args.dataset not in expected:
+        raise ValueError(f"{args.model}: a model for {kind} input cannot be evaluated on "
+                         f"{args.dataset}; expected {' or '.join(expected)}")
+    if args.dataset == "spoken_digit":
+        from swtwo_tf.datasets import speech
+        data = speech.speech_datasets(args.split, batch_size=64)
+    elif args.dataset == "imdb_reviews":
+        from swtwo_tf.datasets import text
+        data = text.text_datasets(batch_size=64)
+    else:
+        from swtwo_tf.datasets import images
+        data = images.image_datasets(args.dataset, batch_size=256)
+    if not model.compiled:
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    metrics = model.evaluate(data.test, verbose=0, return_dict=True)
+    report = {"model": str(args.model), "dataset": args.dataset, "examples": data.sizes["test"],
+              "test_accuracy": round(float(metrics["accuracy"]), 4),
+              "data_source": data.source, "mode": config.mode_name()}
+    print(json.dumps(report, indent=2) if args.json else
+          f"{args.dataset} test set ({report['examples']:,} examples, {data.source}): "
+          f"accuracy {report['test_accuracy']:.2%}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="swtwo", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +327,34 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--quick", action="store_true", help="quick mode (SWTWO_QUICK=1)")
     co.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     co.set_defaults(func=_course)
+
+    tr = commands.add_parser("train", help="train a recipe; resumable; writes model + metrics")
+    tr.add_argument("dataset", choices=list(DEFAULT_MODELS))
+    tr.add_argument("--model", help="recipe name (default: " + ", ".join(
+        f"{d} {m}" for d, m in DEFAULT_MODELS.items()) + ")")
+    tr.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    tr.add_argument("--split", default="documented",
+                    help="spoken_digit only: documented or speaker:<name>")
+    tr.add_argument("--quick", action="store_true", help="quick mode (SWTWO_QUICK=1)")
+    tr.add_argument("--seed", type=int, default=42)
+    tr.add_argument("--out", help="output folder (default: runs/<dataset>_<model>); an "
+                    "interrupted run in the same folder resumes from its last epoch")
+    tr.set_defaults(func=_train)
+
+    ev = commands.add_parser("evaluate", help="test accuracy of a trained model")
+    ev.add_argument("model", help="a .keras file")
+    ev.add_argument("--dataset", required=True, choices=list(DEFAULT_MODELS))
+    ev.add_argument("--split", default="documented", help="spoken_digit only")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=_evaluate)
+
+    pr = commands.add_parser("predict", help="classify your own images, WAV files or text")
+    pr.add_argument("model", help="a .keras file")
+    pr.add_argument("files", nargs="*", help="PNG/JPEG images, WAV recordings or .txt files")
+    pr.add_argument("--text", action="append", help="a sentence to classify (repeatable)")
+    pr.add_argument("--top-k", type=int, default=3, help="labels to show per input")
+    pr.add_argument("--json", action="store_true", help="print JSON")
+    pr.set_defaults(func=_predict)
     return parser
 
 

@@ -57,9 +57,10 @@ def predictions(model, dataset) -> tuple:
     """Run ``model`` over a batched ``(inputs, labels)`` dataset once (chapter 01 on).
 
     Returns ``(inputs, labels, probabilities)`` as NumPy arrays in dataset order, so errors
-    can be shown next to the inputs that caused them. The dataset must not reshuffle (use a
-    validation or test pipeline). Prediction runs as a compiled graph (``model.predict``):
-    calling a recurrent model eagerly, batch by batch, is many times slower.
+    can be shown next to the inputs that caused them. The dataset is read once, so inputs,
+    labels and probabilities line up even if it reshuffles; the inputs then go through one
+    ``model.predict`` call (a compiled graph: calling a recurrent model eagerly, batch by
+    batch, is many times slower).
     """
     import numpy as np
 
@@ -69,8 +70,27 @@ def predictions(model, dataset) -> tuple:
         ys.append(np.asarray(y))
     if not ys:
         raise ValueError("the dataset is empty: nothing to evaluate")
-    probabilities = model.predict(dataset.map(lambda x, y: x), verbose=0)
-    return np.concatenate(xs), np.concatenate(ys), np.asarray(probabilities)
+    import tensorflow as tf
+
+    inputs = np.concatenate(xs)  # strings come back as bytes objects: tf.data takes them
+    batches = tf.data.Dataset.from_tensor_slices(inputs).batch(len(xs[0]))
+    probabilities = model.predict(batches, verbose=0)
+    return inputs, np.concatenate(ys), np.asarray(probabilities)
+
+
+def accuracy_by_group(labels, probabilities, groups) -> dict[str, float]:
+    """Accuracy per group, e.g. per speaker (chapter 04): ``{group: accuracy}``, sorted.
+
+    ``groups`` holds one name per example, in the order of ``labels`` and ``probabilities``.
+    """
+    import numpy as np
+
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    if not len(labels) == len(probabilities) == len(groups):
+        raise ValueError(f"labels ({len(labels)}), probabilities ({len(probabilities)}) and "
+                         f"groups ({len(groups)}) must have one entry per example")
+    correct = np.asarray(probabilities).argmax(axis=1) == labels
+    return {str(g): float(correct[groups == g].mean()) for g in sorted(set(groups.tolist()))}
 
 
 def per_class_report(labels, probabilities, class_names: list[str]) -> str:
@@ -101,6 +121,9 @@ FLOORS = {
     ("mnist", "dense_baseline"): {"full": 0.965, "quick": 0.88, "samples": 0.4},
     ("fashion_mnist", "convnet"): {"full": 0.90, "quick": 0.75, "samples": 0.4},
     ("fashion_mnist", "variant"): {"full": 0.82, "quick": 0.65, "samples": 0.3},
+    ("spoken_digit", "rnn_classifier"): {"full": 0.97, "quick": 0.5, "samples": 0.2},
+    ("spoken_digit", "cnn_classifier"): {"full": 0.92, "quick": 0.3, "samples": 0.2},
+    ("spoken_digit", "rnn_unseen_speaker"): {"full": 0.75, "quick": 0.4, "samples": 0.1},
     ("imdb_reviews", "bag_of_ngrams"): {"full": 0.88, "quick": 0.75, "samples": 0.6},
     ("imdb_reviews", "rnn_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
     ("imdb_reviews", "transformer_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
@@ -120,23 +143,27 @@ def accuracy_floor(dataset: str, model: str, source: str) -> float:
     return floors[config.mode_name()]
 
 
-def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, float]) -> str:
+def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, float], *,
+                           split: str | None = None) -> str:
     """This run's test accuracies beside the full-mode reference from ``benchmarks/``.
 
     Reads ``benchmarks/results/<benchmark>.json`` (written by ``benchmarks/<benchmark>.py``)
     and returns a small text table; chapters print it in their "check your result" section.
-    ``reached`` maps model names to the accuracy this run reached.
+    ``reached`` maps model names to the accuracy this run reached; ``split`` picks the rows
+    of one split where a benchmark measures several (``benchmarks/speech.py``).
     """
     path = config.REPO_ROOT / "benchmarks" / "results" / f"{benchmark}.json"
     if not path.is_file():
         return f"(no reference yet: run benchmarks/{benchmark}.py to create {path.name})"
     report = json.loads(path.read_text())
-    rows = {r["model"]: r for r in report["results"] if r["dataset"] == dataset}
+    rows = {r["model"]: r for r in report["results"]
+            if r["dataset"] == dataset and r.get("split") == split}
     machine = report["machine"]
     commands = sorted({(r.get("command", report["command"]), r.get("date", report["date"]))
                        for r in rows.values()} or {(report["command"], report["date"])})
     lines = [f"reference: `{command}`, {date}" for command, date in commands]
-    lines += [f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU",
+    lines += [f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU"
+              + (f", {split} split" if split else ""),
               f"{'model':<24} {'reference':>10} {'train time':>11} {'this run':>10}"]
     for model, accuracy in reached.items():
         ref = rows.get(model)

@@ -118,6 +118,35 @@ def confusion_matrix(labels, predicted, class_names):
     return fig
 
 
+def accuracy_bars(accuracies: dict, title: str = "accuracy", floor: float | None = None):
+    """Bars of accuracy per group, e.g. per speaker or per split (chapter 04).
+
+    ``accuracies`` maps a group name to a dict ``{run name: accuracy}`` (one bar per run) or
+    to a single accuracy; ``floor`` draws a dashed target line.
+    """
+    if not accuracies:
+        raise ValueError("accuracies is empty: nothing to plot")
+    groups = list(accuracies)
+    runs = {g: v if isinstance(v, dict) else {"": v} for g, v in accuracies.items()}
+    names = list(dict.fromkeys(n for v in runs.values() for n in v))
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(groups)), 3.4))
+    for i, name in enumerate(names):
+        values = [runs[g].get(name, np.nan) for g in groups]
+        x = np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width
+        ax.bar(x, values, width, label=name or None)
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle="--", linewidth=1)
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    if any(names):
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def length_histogram(lengths, cutoff: int | None = None, *, unit: str = "words",
                      title: str = ""):
     """Histogram of document lengths, with the model's cut-off marked (chapter 05)."""

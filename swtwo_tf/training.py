@@ -150,17 +150,28 @@ def compile_classifier(
     return model
 
 
-def train_recipe(dataset: str, model_name: str, *, seed: int = 42):
-    """Seed, load, build, compile and train one recipe (chapters 01, 02 and 05).
+def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = "documented",
+                 recordings=None, epochs: int | None = None, callbacks: list | None = None,
+                 checkpoint: str | os.PathLike | None = None, verbose: int = 2):
+    """Seed, load, build, compile and train one recipe (chapters 01, 02, 04 and 05).
 
-    Image datasets use ``vision.RECIPES``, ``imdb_reviews`` uses ``text.RECIPES``. Exactly
-    what ``benchmarks/images.py`` and ``benchmarks/text.py`` run, so a chapter's full-mode
-    run reproduces the README's number on the same machine. Returns ``(model, history,
-    data)``; ``data`` is the ``ImageData`` or ``TextData`` the model was trained on.
+    Image datasets use ``vision.RECIPES``, ``spoken_digit`` uses ``speech.RECIPES`` (on
+    ``split``: ``"documented"`` or ``"speaker:<name>"``; pass ``recordings`` from
+    ``speech.recordings()`` to skip re-reading them), ``imdb_reviews`` uses ``text.RECIPES``.
+    Exactly what ``benchmarks/`` runs, so a chapter's full-mode run reproduces the README's
+    number on the same machine. Returns ``(model, history, data)``; ``data`` is the
+    ``ImageData``, ``SpeechData`` or ``TextData`` the model was trained on.
+
+    ``epochs`` overrides the recipe's (the learning-rate schedule follows); ``callbacks``,
+    ``checkpoint`` and ``verbose`` go to :func:`fit` (``swtwo train`` passes Keras's
+    ``BackupAndRestore`` to make a run resumable).
     """
     if dataset == "imdb_reviews":
         from swtwo_tf.datasets import text as loader
         from swtwo_tf.models.text import RECIPES
+    elif dataset == "spoken_digit":
+        from swtwo_tf.datasets import speech as loader
+        from swtwo_tf.models.speech import RECIPES
     else:
         from swtwo_tf.datasets import images as loader
         from swtwo_tf.models.vision import RECIPES
@@ -172,17 +183,36 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42):
     if dataset == "imdb_reviews":
         data = loader.text_datasets(batch_size=recipe.batch_size, seed=seed)
         model = recipe.build(data.train_texts)
+    elif dataset == "spoken_digit":
+        data = loader.speech_datasets(split, batch_size=recipe.batch_size, seed=seed,
+                                      rec=recordings)
+        model = recipe.build()
     else:
         data = loader.image_datasets(dataset, batch_size=recipe.batch_size, seed=seed)
         model = recipe.build()
+    epochs = recipe.epochs if epochs is None else epochs
     steps = -(-data.sizes["train"] // recipe.batch_size)
     compile_classifier(model, learning_rate=recipe.learning_rate, schedule=recipe.schedule,
-                       epochs=recipe.epochs, steps_per_epoch=steps,
-                       quick_steps=recipe.quick_steps)
-    history = fit(model, data.train, data.validation, epochs=recipe.epochs,
-                  early_stopping=recipe.early_stopping, quick_steps=recipe.quick_steps,
-                  monitor="val_accuracy" if recipe.early_stopping else None)
+                       epochs=epochs, steps_per_epoch=steps, quick_steps=recipe.quick_steps)
+    history = fit(model, data.train, data.validation, epochs=epochs, callbacks=callbacks,
+                  checkpoint=checkpoint, early_stopping=recipe.early_stopping,
+                  quick_steps=recipe.quick_steps, verbose=verbose,
+                  monitor="val_accuracy" if recipe.early_stopping or checkpoint else None)
     return model, history, data
+
+
+def fine_tune(model: keras.Model, data, *, epochs: int = 10, learning_rate: float = 3e-4,
+              quick_steps: int | None = 30, verbose: int = 2) -> keras.callbacks.History:
+    """Keep training an already trained ``model`` on new data, gently (chapter 04).
+
+    Personalising a recogniser: a fresh Adam at a small ``learning_rate`` (a tenth or so of
+    the first training's) nudges the weights toward the new examples in ``data.train``
+    instead of overwriting what they learnt. Watch ``data.validation`` (the old data) for
+    forgetting. Returns the History, like :func:`fit`.
+    """
+    compile_classifier(model, learning_rate=learning_rate)
+    return fit(model, data.train, data.validation, epochs=epochs, quick_steps=quick_steps,
+               verbose=verbose)
 
 
 #: Quick-mode steps of each variant in :func:`compare_variants` (a chapter trains several).

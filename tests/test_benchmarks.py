@@ -37,3 +37,16 @@ def test_a_report_from_another_machine_is_replaced_whole(tmp_path):
                                "tensorflow": "0", "results": [_row("imdb_reviews", "old", 0.5)]}))
     common.write_report([_row("imdb_reviews", "new", 0.9)], "python benchmarks/text.py", out)
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
+
+
+
+def test_rows_of_different_splits_are_kept_apart(tmp_path):
+    out = tmp_path / "speech.json"
+    rows = [{**_row("spoken_digit", "rnn", a), "split": s}
+            for s, a in (("documented", 0.99), ("speaker:theo", 0.9))]
+    common.write_report(rows, "python benchmarks/speech.py", out)
+    common.write_report([{**_row("spoken_digit", "rnn", 0.95), "split": "speaker:theo"}],
+                        "python benchmarks/speech.py --only rnn", out)
+    report = json.loads(out.read_text())
+    by_split = {r["split"]: r["test_accuracy"] for r in report["results"]}
+    assert by_split == {"documented": 0.99, "speaker:theo": 0.95}

@@ -77,8 +77,135 @@ def test_course_refuses_missing_notebook(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["datasets", "status", "--help"],
-                                  ["datasets", "download", "--help"], ["course", "--help"]])
+                                  ["datasets", "download", "--help"], ["course", "--help"],
+                                  ["train", "--help"], ["evaluate", "--help"],
+                                  ["predict", "--help"]])
 def test_help_everywhere(argv):
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)
     assert exited.value.code == 0
+
+
+
+# ------------------------------------------------------------------ train / evaluate / predict
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A spoken-digit CNN trained by ``swtwo train --quick``, interrupted once and resumed."""
+    import keras
+
+    out = tmp_path_factory.mktemp("run")
+    real = keras.callbacks.BackupAndRestore
+
+    class InterruptAfterFirstEpoch(real):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            raise KeyboardInterrupt
+
+    argv = ["train", "spoken_digit", "--model", "cnn_classifier", "--quick", "--epochs", "2",
+            "--out", str(out)]
+    keras.callbacks.BackupAndRestore = InterruptAfterFirstEpoch
+    try:
+        first = cli.main(argv)
+    finally:
+        keras.callbacks.BackupAndRestore = real
+    backup_left = (out / "backup").is_dir()
+    second = cli.main(argv)
+    return {"out": out, "codes": (first, second), "backup_left": backup_left,
+            "metrics": json.loads((out / "metrics.json").read_text())}
+
+
+def test_an_interrupted_train_resumes_and_finishes_its_epochs(trained, capsys):
+    assert trained["codes"] == (130, 0) and trained["backup_left"]
+    metrics = trained["metrics"]
+    assert metrics["epochs"] == 2 and metrics["model"] == "cnn_classifier"
+    assert metrics["class_names"] == [str(d) for d in range(10)]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["mode"] == "quick"
+    assert (trained["out"] / "model.keras").is_file() and (trained["out"] / "best.keras").is_file()
+    assert not (trained["out"] / "backup").exists(), "a finished run removes its backup"
+
+
+def test_evaluate_and_predict_a_trained_model(trained, capsys):
+    model = str(trained["out"] / "model.keras")
+    assert cli.main(["evaluate", model, "--dataset", "spoken_digit", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["test_accuracy"] == pytest.approx(trained["metrics"]["test_accuracy"],
+                                                    abs=1e-3)
+    wavs = [str(SAMPLES / "spoken_digit" / "ava" / f"{d}_ava_0.wav") for d in (3, 7)]
+    assert cli.main(["predict", model, *wavs, "--json", "--top-k", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["input"] for r in rows] == wavs and all(len(r["top"]) == 2 for r in rows)
+    assert cli.main(["predict", model, wavs[0]]) == 0
+    assert "3_ava_0.wav" in capsys.readouterr().out
+
+
+def test_predict_an_image_and_text(tmp_path, capsys):
+    from swtwo_tf.models import vision
+
+    image_model = vision.seed_cnn()
+    image_model.save(tmp_path / "digits.keras")
+    image = str(SAMPLES / "images" / "digit_3.png")
+    assert cli.main(["predict", str(tmp_path / "digits.keras"), image, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["input"] == image and row["label"] in [str(d) for d in range(10)]
+    from swtwo_tf.models import text as text_models
+
+    text_model = text_models.bag_of_ngrams(["a good film", "a bad film", "good", "bad"] * 3)
+    text_model.save(tmp_path / "reviews.keras")
+    (tmp_path / "review.txt").write_text("A good film.", encoding="utf-8")
+    argv = ["predict", str(tmp_path / "reviews.keras"), str(tmp_path / "review.txt"),
+            "--text", "good"]
+    assert cli.main([*argv, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["input"] for r in rows] == ["good", "A good film."]
+    assert {r["label"] for r in rows} <= {"negative", "positive"}
+    assert cli.main(["predict", str(tmp_path / "reviews.keras"), "--text", "  "]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert cli.main(["predict", str(tmp_path / "reviews.keras"), image]) == 2
+    assert "takes text input; expected a TXT file" in capsys.readouterr().err
+
+
+def _bad(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "model.keras").write_text("not a zip")
+    return tmp_path
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["missing.wav"], "missing.wav: no such file"),
+    (["{bad}/broken.png"], "the model takes audio input; expected a WAV file"),
+    (["--text", "good film"], "--text given, but the model takes audio input"),
+    ([], "nothing to predict"),
+])
+def test_predict_bad_input_exits_2_with_one_line(trained, tmp_path, capsys, extra, message):
+    bad = _bad(tmp_path)
+    argv = ["predict", str(trained["out"] / "model.keras"),
+            *[e.format(bad=bad) for e in extra]]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_model_files_and_bad_audio_exit_2(trained, tmp_path, capsys):
+    bad = _bad(tmp_path)
+    for model, message in ((bad / "model.keras", "not a Keras model file"),
+                           (bad / "notes.txt", "not a Keras model file"),
+                           (bad / "nope.keras", "no such file")):
+        assert cli.main(["predict", str(model), "x.wav"]) == 2
+        assert message in capsys.readouterr().err
+    import numpy as np
+    import soundfile
+
+    long_speech = np.tile(np.sin(np.arange(4000) / 3.0), 3).astype(np.float32) * 0.5
+    soundfile.write(bad / "long.wav", long_speech, 8000)
+    (bad / "corrupt.wav").write_bytes(b"RIFF....WAVEjunk")
+    model = str(trained["out"] / "model.keras")
+    for file, message in (("long.wav", "1.50 s of speech"),
+                          ("corrupt.wav", "cannot be read as audio")):
+        assert cli.main(["predict", model, str(bad / file)]) == 2
+        assert message in capsys.readouterr().err
+    assert cli.main(["evaluate", model, "--dataset", "mnist"]) == 2
+    assert "cannot be evaluated on mnist" in capsys.readouterr().err

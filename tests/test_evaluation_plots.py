@@ -103,6 +103,23 @@ def test_compare_with_benchmark_reads_the_committed_results():
     assert "no reference yet" in evaluation.compare_with_benchmark("nope", "mnist", {})
 
 
+def test_compare_with_benchmark_picks_the_rows_of_one_split(tmp_path, monkeypatch):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    row = {"dataset": "spoken_digit", "model": "rnn", "train_seconds": 60.0}
+    (results / "speech.json").write_text(json.dumps({
+        "command": "python benchmarks/speech.py", "date": "2026-11-26",
+        "machine": {"cpu_cores": 2, "gpus": 0},
+        "results": [{**row, "split": "documented", "test_accuracy": 0.99},
+                    {**row, "split": "loso_mean", "test_accuracy": 0.93}]}))
+    monkeypatch.setattr(evaluation.config, "REPO_ROOT", tmp_path)
+    for split, expected in (("documented", "99.00%"), ("loso_mean", "93.00%")):
+        text = evaluation.compare_with_benchmark("speech", "spoken_digit", {"rnn": 0.5},
+                                                 split=split)
+        assert f"{split} split" in text
+        assert next(x for x in text.splitlines() if x.startswith("rnn")).split()[1] == expected
+
+
 def test_compare_curves_one_line_per_run_and_named_errors():
     fig = plots.compare_curves({"a": {"val_accuracy": [0.5, 0.6]}, "b": {"val_accuracy": [0.4]}})
     assert len(fig.axes[0].lines) == 2
@@ -110,3 +127,36 @@ def test_compare_curves_one_line_per_run_and_named_errors():
         plots.compare_curves({"a": {"val_accuracy": [0.5]}}, metric="val_loss")
     with pytest.raises(ValueError, match="empty"):
         plots.compare_curves({})
+
+
+def test_accuracy_by_group_counts_each_group_alone():
+    labels = np.array([0, 1, 1, 0])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert evaluation.accuracy_by_group(labels, probabilities, ["b", "a", "a", "b"]) == {
+        "a": 0.5, "b": 0.5}
+    assert evaluation.accuracy_by_group(labels, probabilities, ["x", "x", "y", "y"]) == {
+        "x": 1.0, "y": 0.0}
+    with pytest.raises(ValueError, match="one entry per example"):
+        evaluation.accuracy_by_group(labels, probabilities, ["x"])
+
+
+def test_accuracy_bars_draws_one_bar_per_run_and_group():
+    fig = plots.accuracy_bars({"ann": {"RNN": 0.9, "CNN": 0.8}, "bob": {"RNN": 0.7, "CNN": 0.95}},
+                              floor=0.9)
+    assert len(fig.axes[0].patches) == 4
+    with pytest.raises(ValueError, match="empty"):
+        plots.accuracy_bars({})
+
+
+def test_predictions_work_for_string_inputs():
+    import tensorflow as tf
+
+    from swtwo_tf.models import text as text_models
+
+    model = text_models.bag_of_ngrams(["a good film", "a bad film"] * 4)
+    texts = tf.constant(["good", "bad", "a good film", "meh", "bad film"])
+    dataset = tf.data.Dataset.from_tensor_slices((texts, [1, 0, 1, 0, 0])).batch(2)
+    inputs, labels, probabilities = evaluation.predictions(model, dataset)
+    assert inputs.tolist()[:2] == [b"good", b"bad"] and labels.tolist() == [1, 0, 1, 0, 0]
+    assert probabilities.shape == (5, 2)
+    np.testing.assert_allclose(probabilities, model.predict(texts, verbose=0), atol=1e-6)

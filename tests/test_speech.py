@@ -122,6 +122,38 @@ def test_wav_folders_in_both_layouts(tmp_path):
         speech.load_wav_folder(tmp_path / "fsdd")
 
 
+
+SAMPLE_VOICES = config.REPO_ROOT / "data" / "samples" / "spoken_digit"
+
+
+def test_personal_datasets_tune_on_some_takes_and_test_on_the_others(rec):
+    voice = speech.load_wav_folder(SAMPLE_VOICES / "cal")
+    assert len(voice.labels) == 60 and set(voice.speakers) == {"cal"}
+    replay = rec.subset(speech.split_indices(rec, "documented")[0])
+    data = speech.personal_datasets(voice, tune_takes=3, replay=replay, replay_size=40,
+                                    batch_size=8)
+    assert data.sizes == {"train": 30 + 40, "tune": 30, "test": 30}
+    assert set(data.test_speakers) == {"cal"}
+    train_waves = {bytes(w) for batch, _ in data.train for w in batch.numpy()}
+    test_waves = [bytes(w) for batch, _ in data.test for w in batch.numpy()]
+    assert len(test_waves) == 30 and not train_waves & set(test_waves)
+    tuned = {bytes(w) for w in voice.waves[voice.indices < 3]}
+    assert tuned <= train_waves and len(train_waves - tuned) == 40  # the replayed ones
+    alone = speech.personal_datasets(voice, tune_takes=2)
+    assert alone.sizes == {"train": 20, "tune": 20, "test": 40}
+    with pytest.raises(ValueError, match="tune_takes=6 must leave takes on both sides"):
+        speech.personal_datasets(voice, tune_takes=6)
+
+
+def test_subset_keeps_every_field_in_step(rec):
+    part = rec.subset([3, 1])
+    assert part.labels.tolist() == rec.labels[[3, 1]].tolist()
+    assert part.speakers.tolist() == rec.speakers[[3, 1]].tolist()
+    np.testing.assert_array_equal(part.waves[0], rec.waves[3])
+    with pytest.raises(ValueError, match="idx is empty"):
+        speech.pipeline(rec, [])
+
+
 # ------------------------------------------------------------------ features
 def test_log_mel_shapes_silence_floor_and_a_tone_in_the_right_band():
     layer = audio.LogMelSpectrogram()
@@ -143,8 +175,27 @@ def test_mfcc_and_utterance_normalisation():
     np.testing.assert_allclose(normalised.std(axis=1), 1.0, atol=1e-2)
 
 
+def test_masked_normalisation_ignores_the_padding():
+    rng = np.random.default_rng(0)
+    wave = np.zeros((1, RATE), np.float32)
+    wave[0, 800:3200] = rng.standard_normal(2400).astype(np.float32) * 0.3  # 0.1-0.4 s
+    features = audio.LogMelSpectrogram()(wave)
+    layer = audio.UtteranceNormalization()
+    mask = layer.frame_mask(wave).numpy()[0, :, 0]
+    out = layer(features, wave).numpy()[0]
+    inside = mask > 0
+    assert 28 <= inside.sum() <= 34 and not inside[:5].any() and not inside[-40:].any()
+    assert np.all(out[~inside] == 0)
+    np.testing.assert_allclose(out[inside].mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(out[inside].std(axis=0), 1, atol=1e-2)
+    # Unmasked, the padding frames dominate: the recording's frames are far from mean 0.
+    plain = layer(features).numpy()[0]
+    assert np.abs(plain[inside].mean(axis=0)).mean() > 0.5
+
+
 @pytest.mark.parametrize("layer, shape", [
     (audio.AddNoise(seed=1), (4, RATE)),
+    (audio.SpeedPerturb(seed=1), (4, RATE)),
     (audio.TimeShift(400, seed=1), (4, RATE)),
     (audio.SpecAugment(seed=1), (4, 97, 40)),
 ])
@@ -159,6 +210,29 @@ def test_add_noise_reaches_the_requested_snr():
     noisy = audio.AddNoise(20.0, 20.0, seed=3)(wave, training=True).numpy()
     snr = 10 * np.log10(np.mean(wave ** 2) / np.mean((noisy - wave) ** 2))
     assert 19.0 < snr < 21.0
+
+
+
+def test_speed_perturb_moves_the_pitch_by_its_rate():
+    wave = _tone(500)[None]
+    faster = audio.SpeedPerturb(1.2, 1.2, seed=0)(wave, training=True).numpy()[0]
+    assert faster.shape == (RATE,)
+    assert np.all(faster[int(RATE / 1.2) + 1:] == 0)  # played faster, it ends early
+    spectrum = np.abs(np.fft.rfft(faster[:RATE // 2]))
+    assert np.argmax(spectrum) * 2 == pytest.approx(600, abs=4)  # 500 Hz * 1.2
+    with pytest.raises(ValueError, match="min_rate"):
+        audio.SpeedPerturb(1.2, 1.0)
+
+
+def test_add_noise_leaves_the_padding_silent():
+    """Padding is exact zeros at inference; noise there in training would be a mismatch."""
+    wave = np.zeros((1, RATE), np.float32)
+    wave[0, 1000:3000] = _tone(500)[:2000]
+    noisy = audio.AddNoise(10.0, 10.0, seed=3)(wave, training=True).numpy()
+    assert np.all(noisy[0, :1000] == 0) and np.all(noisy[0, 3000:] == 0)
+    added = noisy[0, 1000:3000] - wave[0, 1000:3000]
+    snr = 10 * np.log10(np.mean(wave[0, 1000:3000] ** 2) / np.mean(added ** 2))
+    assert 9.0 < snr < 11.0
 
 
 # ------------------------------------------------------------------ models
@@ -182,3 +256,33 @@ def test_cnn_loss_falls_on_real_recordings(rec, full_mode):
     training.compile_classifier(model, learning_rate=3e-3)
     history = training.fit(model, data.train.take(10), epochs=6, verbose=0)
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+
+
+
+def test_classify_files_gives_top_k_and_refuses_what_it_cannot_hear(tmp_path):
+    model = speech_models.cnn_classifier()
+    files = [SAMPLE_VOICES / "ava" / "3_ava_0.wav", SAMPLE_VOICES / "ben" / "7_ben_1.wav"]
+    rows = speech_models.classify_files(model, files, top_k=2)
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    for row in rows:
+        assert len(row["top"]) == 2 and row["label"] == row["top"][0][0]
+        assert row["top"][0][1] >= row["top"][1][1] and 0 <= row["probability"] <= 1
+    long_speech = np.tile(_tone(300, 0.5), 3) * np.repeat([1.0, 0.2, 1.0], RATE // 2)
+    soundfile.write(tmp_path / "long.wav", long_speech.astype(np.float32), RATE)
+    with pytest.raises(speech.AudioFileError, match=r"long.wav: 1.50 s of speech"):
+        speech_models.classify_files(model, tmp_path / "long.wav")
+    (tmp_path / "notes.wav").write_text("not audio")
+    with pytest.raises(speech.AudioFileError, match="notes.wav: cannot be read as audio"):
+        speech_models.classify_files(model, [tmp_path / "notes.wav"])
+
+
+def test_rnn_loss_falls_on_real_recordings_and_recipes_are_named(rec, full_mode):
+    config.seed_everything(0)
+    data = speech.speech_datasets("speaker:theo" if rec.source == "tfds" else "documented",
+                                  batch_size=32, rec=rec)
+    model = speech_models.rnn_classifier()
+    training.compile_classifier(model, learning_rate=3e-3)
+    history = training.fit(model, data.train.take(6), epochs=4, verbose=0)
+    assert history.history["loss"][-1] < 0.9 * history.history["loss"][0]
+    with pytest.raises(ValueError, match="no recipe for spoken_digit/lstm"):
+        training.train_recipe("spoken_digit", "lstm")

@@ -47,6 +47,12 @@ class Recordings:
     indices: np.ndarray  # (n,) int take number from the file name
     source: str = "tfds"
 
+    def subset(self, idx) -> Recordings:
+        """The recordings at positions ``idx`` (for example one split's training part)."""
+        idx = np.asarray(idx)
+        return Recordings(self.waves[idx], self.labels[idx], self.speakers[idx],
+                          self.indices[idx], self.source)
+
 
 @dataclass
 class SpeechData:
@@ -126,8 +132,6 @@ def speech_datasets(
     batches are reshuffled every epoch with the same seed. Pass ``rec`` (from
     :func:`recordings`) to build several splits without reading the data again.
     """
-    import tensorflow as tf
-
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     rec = rec or recordings(data_dir)
@@ -135,18 +139,63 @@ def speech_datasets(
     order = np.random.default_rng(seed).permutation(train_idx)
     n_val = max(1, round(len(order) * validation_fraction))
     val_idx, train_idx = order[:n_val], order[n_val:]
-
-    def pipeline(idx, shuffle):
-        ds = tf.data.Dataset.from_tensor_slices((rec.waves[idx], rec.labels[idx])).cache()
-        if shuffle:
-            ds = ds.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-    return SpeechData(split, pipeline(train_idx, True), pipeline(val_idx, False),
-                      pipeline(test_idx, False), rec.speakers[test_idx],
+    return SpeechData(split, pipeline(rec, train_idx, batch_size, shuffle=True, seed=seed),
+                      pipeline(rec, val_idx, batch_size), pipeline(rec, test_idx, batch_size),
+                      rec.speakers[test_idx],
                       sizes={"train": len(train_idx), "validation": n_val,
                              "test": len(test_idx)},
                       source=rec.source)
+
+
+def pipeline(rec: Recordings, idx, batch_size: int = 32, *, shuffle: bool = False,
+             seed: int = 42):
+    """Batched ``(waveform, digit)`` pairs of the recordings at positions ``idx``, cached;
+    with ``shuffle``, reshuffled every epoch from ``seed``."""
+    import tensorflow as tf
+
+    idx = np.asarray(idx)
+    if idx.size == 0:
+        raise ValueError("no recordings selected: idx is empty")
+    ds = tf.data.Dataset.from_tensor_slices((rec.waves[idx], rec.labels[idx])).cache()
+    if shuffle:
+        ds = ds.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def personal_datasets(voice: Recordings, *, tune_takes: int = 3, replay: Recordings | None = None,
+                      replay_size: int = 200, batch_size: int = 32,
+                      seed: int = 42) -> SpeechData:
+    """Pipelines to personalise a recogniser to a new voice (chapter 04).
+
+    - ``train``: the new voice's first ``tune_takes`` takes of every digit, plus
+      ``replay_size`` recordings drawn from ``replay`` (the data the model was trained on),
+      so that fine-tuning on a handful of files does not make it forget the voices it knew;
+    - ``validation``: another ``replay_size`` recordings of ``replay`` (the old voices), to
+      watch for forgetting (or the tuning takes again when there is no ``replay``);
+    - ``test``: the new voice's remaining takes, never used for tuning.
+    """
+    tune = np.flatnonzero(voice.indices < tune_takes)
+    held = np.flatnonzero(voice.indices >= tune_takes)
+    if tune.size == 0 or held.size == 0:
+        raise ValueError(f"the voice has takes {sorted(set(voice.indices.tolist()))}: "
+                         f"tune_takes={tune_takes} must leave takes on both sides")
+    if replay is None:
+        mixed, validation = voice, pipeline(voice, tune, batch_size)
+        train_idx = tune
+    else:
+        picked = np.random.default_rng(seed).permutation(len(replay.waves))[:2 * replay_size]
+        old_train, old_val = picked[:replay_size], picked[replay_size:]
+        mixed = Recordings(np.concatenate([voice.waves[tune], replay.waves[old_train]]),
+                           np.concatenate([voice.labels[tune], replay.labels[old_train]]),
+                           np.concatenate([voice.speakers[tune], replay.speakers[old_train]]),
+                           np.concatenate([voice.indices[tune], replay.indices[old_train]]))
+        train_idx = np.arange(len(mixed.waves))
+        validation = pipeline(replay, old_val, batch_size)
+    return SpeechData(f"personal:{tune_takes}",
+                      pipeline(mixed, train_idx, batch_size, shuffle=True, seed=seed),
+                      validation, pipeline(voice, held, batch_size), voice.speakers[held],
+                      sizes={"train": len(train_idx), "tune": len(tune), "test": len(held)},
+                      source=voice.source)
 
 
 def trim_silence(wave: np.ndarray, threshold_db: float = 40.0, frame: int = 160) -> np.ndarray:
