@@ -7,6 +7,7 @@
     swtwo train mnist --out runs/m   train a recipe, resumable; model + metrics.json in --out
     swtwo evaluate runs/m/model.keras --dataset mnist
     swtwo predict runs/m/model.keras digit.png    (PNG/JPEG, WAV, --text or .txt files)
+    swtwo export runs/m/model.keras --format tflite-int8   (then predict with the .tflite)
 
 Errors a user can fix (a missing dataset, no network, a bad name, a file of the wrong kind)
 print one clear message and exit with status 2, never a traceback.
@@ -126,7 +127,7 @@ def _train(args) -> int:
 
     import keras
 
-    from swtwo_tf import training
+    from swtwo_tf import deploy, training
 
     if args.quick:
         os.environ["SWTWO_QUICK"] = "1"
@@ -150,6 +151,9 @@ def _train(args) -> int:
     tmp = out / "model.tmp.keras"
     model.save(tmp)
     tmp.replace(path)
+    lite = None
+    if deploy.input_kind(model) != "text":  # the fast start-up path of swtwo predict
+        lite = deploy.save_bytes(deploy.to_tflite(model, "float32"), out / "model.tflite")
     report = {"dataset": args.dataset, "model": model_name, **options,
               "class_names": list(data.class_names), "epochs": epochs_done,
               "test_accuracy": round(float(metrics["accuracy"]), 4),
@@ -158,49 +162,40 @@ def _train(args) -> int:
               "data_source": data.source}
     _write_json(out / "metrics.json", report)
     print(f"test accuracy {report['test_accuracy']:.2%} after {epochs_done} epochs "
-          f"({report['train_seconds']:.0f} s); model: {path}; metrics: {out / 'metrics.json'}")
+          f"({report['train_seconds']:.0f} s); model: {path}"
+          + (f" (and {lite.name}, for a fast swtwo predict)" if lite else "")
+          + f"; metrics: {out / 'metrics.json'}")
     return 0
 
 
 def load_model(path: str | Path):
-    """A trained ``.keras`` model (Keras safe mode) and the metadata ``swtwo train`` wrote
-    beside it (``metrics.json``, or ``{}``). ``ValueError`` naming the file otherwise."""
+    """A trained model and the metadata ``swtwo train`` wrote beside it (``metrics.json``, or
+    ``{}``). A ``.keras`` file loads in Keras safe mode; a ``.tflite`` file loads on the LiteRT
+    interpreter without importing TensorFlow (``deploy.TFLiteModel``, the fast path of
+    ``swtwo predict``). ``ValueError`` naming the file otherwise."""
     import zipfile
 
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file (expected a trained .keras or .tflite model)")
+    meta_path = path.parent / "metrics.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if path.suffix == ".tflite":
+        from swtwo_tf.deploy import TFLiteModel
+        return TFLiteModel(path), meta
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a Keras model file (expected a .keras file saved by "
+                         "model.save or swtwo train, or a .tflite file from swtwo export)")
     import keras
 
     import swtwo_tf.features.audio  # noqa: F401  (registers the custom layers)
     import swtwo_tf.models.text  # noqa: F401
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file (expected a trained .keras model)")
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a Keras model file (expected a .keras file saved by "
-                         "model.save or swtwo train)")
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged archive
         raise ValueError(f"{path}: cannot be loaded as a Keras model "
                          f"({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})") from None
-    meta_path = path.parent / "metrics.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return model, meta
-
-
-def input_kind(model) -> str:
-    """``"text"``, ``"audio"`` or ``"image"``: what a chapter model takes, from its input."""
-    from swtwo_tf.datasets.speech import LENGTH
-
-    spec = model.inputs[0]
-    if "string" in str(spec.dtype):
-        return "text"
-    if tuple(spec.shape[1:]) == (LENGTH,):
-        return "audio"
-    if len(spec.shape) in (3, 4):
-        return "image"
-    raise ValueError(f"model {model.name!r} takes {tuple(spec.shape)} {spec.dtype}: not an "
-                     "image, audio or text model of this course")
 
 
 DEFAULT_CLASS_NAMES = {"text": ["negative", "positive"], "audio": [str(d) for d in range(10)],
@@ -210,6 +205,8 @@ DEFAULT_CLASS_NAMES = {"text": ["negative", "positive"], "audio": [str(d) for d 
 def predict_rows(model, meta: dict, files: list[str], texts: list[str], top_k: int) -> list:
     """One row per input: ``input``, ``label``, ``probability``, ``top`` [(label, p), ...]."""
     import numpy as np
+
+    from swtwo_tf.deploy import TFLiteModel, input_kind
 
     kind = input_kind(model)
     names = meta.get("class_names") or DEFAULT_CLASS_NAMES[kind]
@@ -250,7 +247,10 @@ def predict_rows(model, meta: dict, files: list[str], texts: list[str], top_k: i
     if not inputs:
         raise ValueError("nothing to predict: give files, or --text for a text model")
     x = np.array(arrays, dtype=object) if kind == "text" else np.stack(arrays)
-    probabilities = np.asarray(model.predict(x, batch_size=64, verbose=0))
+    if isinstance(model, TFLiteModel):
+        probabilities = model.predict(x)
+    else:
+        probabilities = np.asarray(model.predict(x, batch_size=64, verbose=0))
     rows = []
     for item, p in zip(inputs, probabilities, strict=True):
         order = np.argsort(-p)[:top_k]
@@ -272,32 +272,93 @@ def _predict(args) -> int:
     return 0
 
 
-def _evaluate(args) -> int:
-    model, meta = load_model(args.model)
-    kind = input_kind(model)
+def _test_data(dataset: str, split: str = "documented", batch_size: int = 64):
+    if dataset == "spoken_digit":
+        from swtwo_tf.datasets import speech
+        return speech.speech_datasets(split, batch_size=batch_size)
+    if dataset == "imdb_reviews":
+        from swtwo_tf.datasets import text
+        return text.text_datasets(batch_size=batch_size)
+    from swtwo_tf.datasets import images
+    return images.image_datasets(dataset, batch_size=batch_size)
+
+
+def _check_dataset(model_path, kind: str, dataset: str) -> None:
     expected = {"image": ("mnist", "fashion_mnist"), "audio": ("spoken_digit",),
                 "text": ("imdb_reviews",)}[kind]
-    if args.dataset not in expected:
-        raise ValueError(f"{args.model}: a model for {kind} input cannot be evaluated on "
-                         f"{args.dataset}; expected {' or '.join(expected)}")
-    if args.dataset == "spoken_digit":
-        from swtwo_tf.datasets import speech
-        data = speech.speech_datasets(args.split, batch_size=64)
-    elif args.dataset == "imdb_reviews":
-        from swtwo_tf.datasets import text
-        data = text.text_datasets(batch_size=64)
+    if dataset not in expected:
+        raise ValueError(f"{model_path}: a model for {kind} input cannot be used with "
+                         f"{dataset}; expected {' or '.join(expected)}")
+
+
+def _evaluate(args) -> int:
+    import numpy as np
+
+    from swtwo_tf.deploy import TFLiteModel, input_kind, test_arrays
+
+    model, meta = load_model(args.model)
+    _check_dataset(args.model, input_kind(model), args.dataset)
+    data = _test_data(args.dataset, args.split, batch_size=256)
+    if isinstance(model, TFLiteModel):
+        x, y = test_arrays(data.test)
+        accuracy = float(np.mean(model.predict(x).argmax(-1) == y))
     else:
-        from swtwo_tf.datasets import images
-        data = images.image_datasets(args.dataset, batch_size=256)
-    if not model.compiled:
-        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    metrics = model.evaluate(data.test, verbose=0, return_dict=True)
+        if not model.compiled:
+            model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        accuracy = float(model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"])
     report = {"model": str(args.model), "dataset": args.dataset, "examples": data.sizes["test"],
-              "test_accuracy": round(float(metrics["accuracy"]), 4),
+              "test_accuracy": round(accuracy, 4),
               "data_source": data.source, "mode": config.mode_name()}
     print(json.dumps(report, indent=2) if args.json else
           f"{args.dataset} test set ({report['examples']:,} examples, {data.source}): "
           f"accuracy {report['test_accuracy']:.2%}")
+    return 0
+
+
+#: ``swtwo export --format`` -> (TFLite variant or None, file name beside the model).
+EXPORT_FORMATS = {"keras": (None, "model_export.keras"), "savedmodel": (None, "savedmodel"),
+                  "tflite": ("float32", "model.tflite"),
+                  "tflite-dynamic": ("dynamic", "model_dynamic.tflite"),
+                  "tflite-int8": ("int8", "model_int8.tflite")}
+
+
+def _export(args) -> int:
+    from swtwo_tf import deploy
+
+    model, meta = load_model(args.model)
+    if isinstance(model, deploy.TFLiteModel):
+        raise ValueError(f"{args.model}: already a TFLite model; export from the .keras file")
+    variant, default_name = EXPORT_FORMATS[args.format]
+    out = Path(args.out) if args.out else Path(args.model).parent / default_name
+    kind = deploy.input_kind(model)
+    if args.format == "keras":
+        tmp = out.with_name(out.stem + ".tmp.keras")
+        model.save(tmp)
+        tmp.replace(out)
+    elif args.format == "savedmodel":
+        deploy.export_savedmodel(model, out)
+    else:
+        if kind == "text":
+            raise ValueError(f"{args.model}: a text model takes strings and TFLite has no "
+                             "string ops; export it with --format savedmodel (chapter 06 "
+                             "converts its numeric part)")
+        representative = None
+        if variant == "int8" and not deploy.is_recurrent(model):
+            dataset = args.dataset or meta.get("dataset")
+            if not dataset:
+                raise ValueError(f"{args.model}: int8 needs training inputs to calibrate; "
+                                 "pass --dataset NAME (no metrics.json beside the model)")
+            _check_dataset(args.model, kind, dataset)
+            options = {"split": meta.get("split", "documented")} if kind == "audio" else {}
+            data = _test_data(dataset, **options)
+            print(f"calibrating int8 ranges on {deploy.CALIBRATION_SAMPLES} {dataset} "
+                  "training inputs ...", flush=True)
+            representative = deploy.representative_inputs(data.train)
+        print(f"converting to TFLite {variant} ...", flush=True)
+        deploy.save_bytes(deploy.to_tflite(model, variant, representative=representative), out)
+    size = (sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) if out.is_dir()
+            else out.stat().st_size)
+    print(f"{args.format}: {out} ({size / 1e3:,.0f} KB)")
     return 0
 
 
@@ -342,19 +403,30 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
 
     ev = commands.add_parser("evaluate", help="test accuracy of a trained model")
-    ev.add_argument("model", help="a .keras file")
+    ev.add_argument("model", help="a .keras or .tflite file")
     ev.add_argument("--dataset", required=True, choices=list(DEFAULT_MODELS))
     ev.add_argument("--split", default="documented", help="spoken_digit only")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=_evaluate)
 
     pr = commands.add_parser("predict", help="classify your own images, WAV files or text")
-    pr.add_argument("model", help="a .keras file")
+    pr.add_argument("model", help="a .keras file, or a .tflite file (fast start-up)")
     pr.add_argument("files", nargs="*", help="PNG/JPEG images, WAV recordings or .txt files")
     pr.add_argument("--text", action="append", help="a sentence to classify (repeatable)")
     pr.add_argument("--top-k", type=int, default=3, help="labels to show per input")
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.set_defaults(func=_predict)
+
+    ex = commands.add_parser("export", help="export a trained model: .keras, SavedModel, TFLite")
+    ex.add_argument("model", help="a .keras file")
+    ex.add_argument("--format", required=True, choices=list(EXPORT_FORMATS),
+                    help="tflite-dynamic: int8 weights; tflite-int8: full-integer, "
+                    "calibrated on training data")
+    ex.add_argument("--out", help="output file or folder (default: beside the model: "
+                    + ", ".join(name for _, name in EXPORT_FORMATS.values()) + ")")
+    ex.add_argument("--dataset", choices=list(DEFAULT_MODELS),
+                    help="tflite-int8: calibration data (default: from metrics.json)")
+    ex.set_defaults(func=_export)
     return parser
 
 

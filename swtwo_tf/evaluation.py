@@ -128,6 +128,10 @@ FLOORS = {
     ("imdb_reviews", "rnn_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
     ("imdb_reviews", "transformer_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
     ("imdb_reviews", "ensemble"): {"full": 0.88, "quick": 0.7, "samples": 0.55},
+    # chapter 06: briefly trained models (3 epochs, or 60/30 quick steps), after conversion
+    ("mnist", "convnet_int8"): {"full": 0.985, "quick": 0.85, "samples": 0.3},
+    ("spoken_digit", "rnn_tflite"): {"full": 0.97, "quick": 0.3, "samples": 0.15},
+    ("imdb_reviews", "bag_of_ngrams_tflite"): {"full": 0.87, "quick": 0.7, "samples": 0.5},
 }
 
 

@@ -52,6 +52,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             os.close(fd)
             try:
                 self.model.save(tmp)
+                os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is for sharing
                 os.replace(tmp, self.path)
             finally:
                 if os.path.exists(tmp):
@@ -125,8 +126,13 @@ def compile_classifier(
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
     quick_steps: int | None = None,
+    accumulate: int | None = None,
 ) -> keras.Model:
     """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01).
+
+    ``accumulate=k`` sums the gradients of ``k`` batches before each weight update (Keras's
+    ``gradient_accumulation_steps``): the update sees ``k * batch_size`` examples, the
+    memory holds one batch (chapter 06).
 
     ``schedule="cosine"`` warms the learning rate up linearly over the first 10 % of the
     ``epochs * steps_per_epoch`` steps, then decays it to zero along a cosine (chapter 02
@@ -145,14 +151,20 @@ def compile_classifier(
         warmup = max(1, total // 10)
         rate = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=total - warmup, warmup_target=learning_rate, warmup_steps=warmup)
-    model.compile(optimizer=keras.optimizers.Adam(rate),
+    if accumulate is not None and (not isinstance(accumulate, int) or accumulate < 1):
+        raise ValueError(f"accumulate must be a positive int (batches per update), "
+                         f"got {accumulate!r}")
+    optimizer = keras.optimizers.Adam(
+        rate, gradient_accumulation_steps=accumulate if accumulate and accumulate > 1 else None)
+    model.compile(optimizer=optimizer,
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = "documented",
                  recordings=None, epochs: int | None = None, callbacks: list | None = None,
-                 checkpoint: str | os.PathLike | None = None, verbose: int = 2):
+                 checkpoint: str | os.PathLike | None = None, quick_steps: int | None = None,
+                 verbose: int = 2):
     """Seed, load, build, compile and train one recipe (chapters 01, 02, 04 and 05).
 
     Image datasets use ``vision.RECIPES``, ``spoken_digit`` uses ``speech.RECIPES`` (on
@@ -164,7 +176,8 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = 
 
     ``epochs`` overrides the recipe's (the learning-rate schedule follows); ``callbacks``,
     ``checkpoint`` and ``verbose`` go to :func:`fit` (``swtwo train`` passes Keras's
-    ``BackupAndRestore`` to make a run resumable).
+    ``BackupAndRestore`` to make a run resumable). ``quick_steps`` overrides the recipe's
+    step budget in quick mode (chapter 06 trains three models and needs them only briefly).
     """
     if dataset == "imdb_reviews":
         from swtwo_tf.datasets import text as loader
@@ -191,14 +204,62 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = 
         data = loader.image_datasets(dataset, batch_size=recipe.batch_size, seed=seed)
         model = recipe.build()
     epochs = recipe.epochs if epochs is None else epochs
+    quick_steps = recipe.quick_steps if quick_steps is None else quick_steps
     steps = -(-data.sizes["train"] // recipe.batch_size)
     compile_classifier(model, learning_rate=recipe.learning_rate, schedule=recipe.schedule,
-                       epochs=epochs, steps_per_epoch=steps, quick_steps=recipe.quick_steps)
+                       epochs=epochs, steps_per_epoch=steps, quick_steps=quick_steps)
     history = fit(model, data.train, data.validation, epochs=epochs, callbacks=callbacks,
                   checkpoint=checkpoint, early_stopping=recipe.early_stopping,
-                  quick_steps=recipe.quick_steps, verbose=verbose,
+                  quick_steps=quick_steps, verbose=verbose,
                   monitor="val_accuracy" if recipe.early_stopping or checkpoint else None)
     return model, history, data
+
+
+#: The dtype policies :func:`build_with_policy` accepts (chapter 06).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def build_with_policy(build, precision: str = "float32"):
+    """Build a model under a Keras dtype policy, then restore the global policy (chapter 06).
+
+    ``"mixed_float16"`` / ``"mixed_bfloat16"`` compute in 16 bits and keep the weights in
+    float32: twice the speed and half the activation memory on GPUs with tensor cores (float16)
+    or TPUs and recent CPUs with bfloat16 units. Keras adds loss scaling for float16 itself
+    when the model is compiled. ``build`` is a no-argument callable returning the model.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return build()
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def step_time(build, train, *, batch_size: int = 64, precision: str = "float32",
+              accumulate: int | None = None, steps: int = 30, warmup: int = 3,
+              seed: int = 42) -> dict:
+    """Seconds per training step of a freshly built model, its mean training loss over the
+    timed steps, and how many weight updates the optimizer made (chapter 06's measured
+    comparison of precisions and gradient accumulation).
+
+    ``build`` is a no-argument model builder, ``train`` a batched ``(inputs, labels)``
+    dataset, re-batched to ``batch_size``. Trains ``warmup`` steps (graph tracing) and then
+    ``steps`` steps, timed. Not capped by quick mode: ``steps`` is already small.
+    """
+    config.seed_everything(seed)
+    model = build_with_policy(build, precision)
+    compile_classifier(model, learning_rate=1e-3, accumulate=accumulate)
+    batches = train.unbatch().batch(batch_size, drop_remainder=True).repeat().take(
+        warmup + steps)
+    model.fit(batches.take(warmup), epochs=1, verbose=0, shuffle=False)
+    start = time.perf_counter()
+    history = model.fit(batches.skip(warmup), epochs=1, verbose=0, shuffle=False)
+    seconds = (time.perf_counter() - start) / steps
+    return {"precision": precision, "accumulate": accumulate or 1, "seconds_per_step": seconds,
+            "train_loss": float(history.history["loss"][-1]),
+            "weight_updates": int(model.optimizer.iterations.numpy())}
 
 
 def fine_tune(model: keras.Model, data, *, epochs: int = 10, learning_rate: float = 3e-4,

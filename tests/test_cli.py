@@ -79,7 +79,7 @@ def test_course_refuses_missing_notebook(capsys):
 @pytest.mark.parametrize("argv", [["--help"], ["datasets", "status", "--help"],
                                   ["datasets", "download", "--help"], ["course", "--help"],
                                   ["train", "--help"], ["evaluate", "--help"],
-                                  ["predict", "--help"]])
+                                  ["predict", "--help"], ["export", "--help"]])
 def test_help_everywhere(argv):
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)
@@ -208,4 +208,69 @@ def test_bad_model_files_and_bad_audio_exit_2(trained, tmp_path, capsys):
         assert cli.main(["predict", model, str(bad / file)]) == 2
         assert message in capsys.readouterr().err
     assert cli.main(["evaluate", model, "--dataset", "mnist"]) == 2
-    assert "cannot be evaluated on mnist" in capsys.readouterr().err
+    assert "cannot be used with mnist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ export / TFLite predict
+def test_train_also_writes_a_tflite_model_that_predicts_like_the_keras_one(trained, capsys):
+    lite = trained["out"] / "model.tflite"
+    assert lite.is_file()
+    wav = str(SAMPLES / "spoken_digit" / "ava" / "5_ava_0.wav")
+    assert cli.main(["predict", str(trained["out"] / "model.keras"), wav, "--json"]) == 0
+    (keras_row,) = json.loads(capsys.readouterr().out)
+    assert cli.main(["predict", str(lite), wav, "--json"]) == 0
+    (lite_row,) = json.loads(capsys.readouterr().out)
+    assert lite_row["label"] == keras_row["label"]
+    assert lite_row["probability"] == pytest.approx(keras_row["probability"], abs=1e-3)
+
+
+def test_export_every_format_and_evaluate_the_tflite_ones(trained, capsys):
+    out = trained["out"]
+    model = str(out / "model.keras")
+    for fmt in cli.EXPORT_FORMATS:
+        assert cli.main(["export", model, "--format", fmt]) == 0, fmt
+        target = out / cli.EXPORT_FORMATS[fmt][1]
+        assert target.exists() and str(target) in capsys.readouterr().out
+    sizes = {f: (out / cli.EXPORT_FORMATS[f][1]).stat().st_size
+             for f in ("tflite", "tflite-dynamic", "tflite-int8")}
+    assert sizes["tflite"] > 3 * max(sizes["tflite-dynamic"], sizes["tflite-int8"])
+    keras_accuracy = trained["metrics"]["test_accuracy"]
+    for fmt, tolerance in (("tflite", 0.005), ("tflite-dynamic", 0.03), ("tflite-int8", 0.05)):
+        path = str(out / cli.EXPORT_FORMATS[fmt][1])
+        assert cli.main(["evaluate", path, "--dataset", "spoken_digit", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["test_accuracy"] == pytest.approx(keras_accuracy, abs=tolerance), fmt
+    assert cli.main(["export", model, "--format", "savedmodel"]) == 2
+    assert "savedmodel exists" in capsys.readouterr().err
+
+
+def test_export_refuses_what_it_cannot_make(trained, tmp_path, capsys):
+    from swtwo_tf.models import speech as speech_models
+    from swtwo_tf.models import text as text_models
+
+    text_models.bag_of_ngrams(["a good film", "a bad film"] * 3).save(tmp_path / "t.keras")
+    speech_models.rnn_classifier().save(tmp_path / "rnn.keras")
+    speech_models.cnn_classifier().save(tmp_path / "cnn.keras")
+    (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer")
+    for argv, message in (
+        ([str(tmp_path / "t.keras"), "--format", "tflite"], "TFLite has no string ops"),
+        ([str(tmp_path / "rnn.keras"), "--format", "tflite-int8"], "use the 'dynamic' variant"),
+        ([str(tmp_path / "cnn.keras"), "--format", "tflite-int8"], "pass --dataset NAME"),
+        ([str(tmp_path / "cnn.keras"), "--format", "tflite-int8", "--dataset", "mnist"],
+         "cannot be used with mnist"),
+        ([str(trained["out"] / "model.tflite"), "--format", "tflite"], "already a TFLite model"),
+    ):
+        assert cli.main(["export", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert cli.main(["predict", str(tmp_path / "junk.tflite"), "x.wav"]) == 2
+    assert "junk.tflite: not a TFLite model" in capsys.readouterr().err
+
+
+def test_predict_with_tflite_never_imports_tensorflow(trained):
+    code = ("import sys; from swtwo_tf import cli; "
+            f"rc = cli.main(['predict', {str(trained['out'] / 'model.tflite')!r}, "
+            f"{str(SAMPLES / 'spoken_digit' / 'ava' / '2_ava_0.wav')!r}]); "
+            "assert rc == 0; assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

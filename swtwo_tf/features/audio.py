@@ -72,8 +72,16 @@ class MFCC(layers.Layer):
         super().__init__(**kwargs)
         self.num_coefficients = num_coefficients
 
+    def build(self, input_shape):
+        # tf.signal's MFCC is a DCT-II along the mel axis: a linear map, so it is applied as
+        # a (bands, coefficients) matrix obtained from tf.signal itself. Same numbers, and
+        # a plain matmul that TFLite can convert and quantise (chapter 06).
+        bands = int(input_shape[-1])
+        self.dct = tf.signal.mfccs_from_log_mel_spectrograms(
+            tf.eye(bands))[:, :self.num_coefficients]
+
     def call(self, log_mel):
-        return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :self.num_coefficients]
+        return tf.tensordot(log_mel, tf.cast(self.dct, log_mel.dtype), 1)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.num_coefficients)
@@ -105,7 +113,7 @@ class UtteranceNormalization(layers.Layer):
         """``(batch, frames, 1)``: 1.0 for frames that overlap the recording, else 0.0."""
         span = tf.cast(recording_span(waves), tf.float32)
         frames = tf.signal.frame(span, self.frame_length, self.frame_step)
-        return tf.cast(tf.reduce_max(frames, axis=-1) > 0, tf.float32)[..., None]
+        return tf.expand_dims(tf.cast(tf.reduce_max(frames, axis=-1) > 0, tf.float32), -1)
 
     def call(self, features, waves=None):
         if waves is None:
@@ -143,13 +151,13 @@ class _TrainingOnly(layers.Layer):
 def recording_span(waves):
     """Boolean mask, ``(batch, samples)``: true from each waveform's first non-zero sample to
     its last. Outside it is the digital silence that pads a recording to a fixed length."""
-    nonzero = tf.not_equal(waves, 0.0)
+    nonzero = tf.cast(tf.not_equal(waves, 0.0), tf.int32)
     length = tf.shape(waves)[-1]
-    first = tf.argmax(tf.cast(nonzero, tf.int32), axis=-1, output_type=tf.int32)
-    last = length - 1 - tf.argmax(tf.cast(nonzero[:, ::-1], tf.int32), axis=-1,
+    first = tf.argmax(nonzero, axis=-1, output_type=tf.int32)
+    last = length - 1 - tf.argmax(tf.reverse(nonzero, axis=[-1]), axis=-1,
                                   output_type=tf.int32)
-    positions = tf.range(length)[None, :]
-    return (positions >= first[:, None]) & (positions <= last[:, None])
+    positions = tf.expand_dims(tf.range(length), 0)
+    return (positions >= tf.expand_dims(first, 1)) & (positions <= tf.expand_dims(last, 1))
 
 
 @_register
