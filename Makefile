@@ -51,7 +51,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	SWTWO_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks --nbval-lax --nbval-current-env
+	SWTWO_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=12 tests notebooks --nbval-lax --nbval-current-env
 
 strip: $(STAMP)
 	$(BIN)/nbstripout --keep-id --extra-keys "metadata.language_info.codemirror_mode metadata.language_info.file_extension metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer metadata.language_info.version" notebooks/*.ipynb
