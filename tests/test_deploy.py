@@ -155,3 +155,14 @@ def test_int8_keeps_the_audio_front_end_in_float_and_the_network_in_int8(waves):
     assert any("log_mel" in n and d == "float32" for n, d in dtypes.items())
     assert any("dense" in n and d == "int8" for n, d in dtypes.items())
     np.testing.assert_allclose(lite.predict(waves), model.predict(waves, verbose=0), atol=0.1)
+
+
+def test_dynamic_range_leaves_the_spectrum_in_float(waves):
+    """The mel filterbank comes in blocks small enough that dynamic-range quantisation skips
+    them; as one matrix it became a hybrid int8 op on the spectrum (RNN: 97.2 % -> 94.0 %)."""
+    model = speech_models.cnn_classifier()
+    lite = deploy.TFLiteModel(deploy.to_tflite(model, "dynamic"))
+    int8 = [t["name"] for t in lite.interpreter.get_tensor_details()
+            if np.dtype(t["dtype"]) == np.int8]
+    assert int8 and not [n for n in int8 if "log_mel" in n], int8
+    np.testing.assert_allclose(lite.predict(waves), model.predict(waves, verbose=0), atol=0.02)
