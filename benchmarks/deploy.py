@@ -27,7 +27,8 @@ from pathlib import Path
 import common
 import numpy as np
 
-from swtwo_tf import config, deploy, training
+from swtwo_tf import config, datasets, deploy, training
+from swtwo_tf.models import recipe_for
 
 MODELS = {"mnist": ("mnist", "convnet"), "speech_rnn": ("spoken_digit", "rnn_classifier"),
           "speech_cnn": ("spoken_digit", "cnn_classifier"),
@@ -43,15 +44,15 @@ def trained(dataset: str, model_name: str):
 
     import swtwo_tf.features.audio  # noqa: F401  (custom layers)
     import swtwo_tf.models.text  # noqa: F401
+    import swtwo_tf.models.vision  # noqa: F401
 
     path = STORE / f"{dataset}_{model_name}.keras"
     if path.is_file():
         print(f"reusing {path}", flush=True)
         model = keras.models.load_model(path, safe_mode=True)
         meta = json.loads(path.with_suffix(".json").read_text())
-        from swtwo_tf.models import speech, text, vision
-        recipes = {**vision.RECIPES, **speech.RECIPES, **text.RECIPES}
-        data = _data(dataset, recipes[(dataset, model_name)].batch_size)
+        batch_size = recipe_for(dataset, model_name).batch_size
+        data = datasets.pipelines(dataset, batch_size=batch_size)
         return model, data, meta["train_seconds"]
     model, history, data = training.train_recipe(dataset, model_name)
     if data.source != "tfds":
@@ -61,17 +62,6 @@ def trained(dataset: str, model_name: str):
     model.save(path)
     path.with_suffix(".json").write_text(json.dumps({"train_seconds": history.seconds}))
     return model, data, history.seconds
-
-
-def _data(dataset: str, batch_size: int):
-    if dataset == "spoken_digit":
-        from swtwo_tf.datasets import speech
-        return speech.speech_datasets("documented", batch_size=batch_size)
-    if dataset == "imdb_reviews":
-        from swtwo_tf.datasets import text
-        return text.text_datasets(batch_size=batch_size)
-    from swtwo_tf.datasets import images
-    return images.image_datasets(dataset, batch_size=batch_size)
 
 
 def measure(key: str) -> list[dict]:

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from swtwo_tf import config
+from swtwo_tf import config, datasets
 from swtwo_tf.datasets import core
 
 
@@ -137,13 +137,14 @@ def _train(args) -> int:
     out = Path(args.out or config.REPO_ROOT / "runs" / f"{args.dataset}_{model_name}")
     out.mkdir(parents=True, exist_ok=True)
     backup = out / "backup"
-    if backup.is_dir():
+    resume = backup.is_dir()
+    if resume:
         print(f"resuming from the last finished epoch saved in {backup}", flush=True)
     options = {"split": args.split} if args.dataset == "spoken_digit" else {}
     model, history, data = training.train_recipe(
         args.dataset, model_name, seed=args.seed, epochs=args.epochs,
         callbacks=[keras.callbacks.BackupAndRestore(str(backup))],
-        checkpoint=out / "best.keras", **options)
+        checkpoint=out / "best.keras", resume=resume, **options)
     metrics = model.evaluate(data.test, verbose=0, return_dict=True)
     # A resumed run's History holds only the epochs it ran; the backup counted them all.
     epochs_done = len(history.history["loss"]) + (history.epoch[0] if history.epoch else 0)
@@ -190,6 +191,7 @@ def load_model(path: str | Path):
 
     import swtwo_tf.features.audio  # noqa: F401  (registers the custom layers)
     import swtwo_tf.models.text  # noqa: F401
+    import swtwo_tf.models.vision  # noqa: F401
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged archive
@@ -272,17 +274,6 @@ def _predict(args) -> int:
     return 0
 
 
-def _test_data(dataset: str, split: str = "documented", batch_size: int = 64):
-    if dataset == "spoken_digit":
-        from swtwo_tf.datasets import speech
-        return speech.speech_datasets(split, batch_size=batch_size)
-    if dataset == "imdb_reviews":
-        from swtwo_tf.datasets import text
-        return text.text_datasets(batch_size=batch_size)
-    from swtwo_tf.datasets import images
-    return images.image_datasets(dataset, batch_size=batch_size)
-
-
 def _check_dataset(model_path, kind: str, dataset: str) -> None:
     expected = {"image": ("mnist", "fashion_mnist"), "audio": ("spoken_digit",),
                 "text": ("imdb_reviews",)}[kind]
@@ -298,7 +289,7 @@ def _evaluate(args) -> int:
 
     model, meta = load_model(args.model)
     _check_dataset(args.model, input_kind(model), args.dataset)
-    data = _test_data(args.dataset, args.split, batch_size=256)
+    data = datasets.pipelines(args.dataset, split=args.split, batch_size=256)
     if isinstance(model, TFLiteModel):
         x, y = test_arrays(data.test)
         accuracy = float(np.mean(model.predict(x).argmax(-1) == y))
@@ -350,7 +341,7 @@ def _export(args) -> int:
                                  "pass --dataset NAME (no metrics.json beside the model)")
             _check_dataset(args.model, kind, dataset)
             options = {"split": meta.get("split", "documented")} if kind == "audio" else {}
-            data = _test_data(dataset, **options)
+            data = datasets.pipelines(dataset, **options)
             print(f"calibrating int8 ranges on {deploy.CALIBRATION_SAMPLES} {dataset} "
                   "training inputs ...", flush=True)
             representative = deploy.representative_inputs(data.train)

@@ -19,6 +19,23 @@ def test_unknown_dataset_names_the_known_ones():
         datasets.load("cifar10")
 
 
+def test_pipelines_names_the_course_datasets_and_refuses_a_speaker_split_elsewhere():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'.*mnist.*imdb_reviews"):
+        datasets.pipelines("cifar10")
+    with pytest.raises(ValueError, match="split 'speaker:theo' applies to spoken_digit only"):
+        datasets.pipelines("mnist", split="speaker:theo")
+
+
+def test_recipe_for_finds_every_modality_and_lists_the_known_ones():
+    from swtwo_tf.models import recipe_for
+
+    assert recipe_for("mnist", "convnet").batch_size > 0
+    assert recipe_for("spoken_digit", "rnn_classifier").epochs > 0
+    assert recipe_for("imdb_reviews", "bag_of_ngrams").epochs > 0
+    with pytest.raises(ValueError, match="no recipe for mnist/resnet; known: .*mnist/convnet"):
+        recipe_for("mnist", "resnet")
+
+
 def test_bad_split_argument():
     with pytest.raises(ValueError, match="split must be"):
         datasets.load("mnist", split="")

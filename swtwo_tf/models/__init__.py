@@ -1,8 +1,8 @@
 """Model builders; each returns an uncompiled ``keras.Model``.
 
-``vision`` (chapters 01-02), ``text`` (chapter 05). Each module's ``RECIPES`` say how its
-builders are trained for the README's results table; :func:`swtwo_tf.training.train_recipe`
-runs one.
+``vision`` (chapters 01-02), ``speech`` (chapter 04), ``text`` (chapter 05). Each module's
+``RECIPES`` say how its builders are trained for the README's results table
+(:func:`recipe_for` finds one); :func:`swtwo_tf.training.train_recipe` runs one.
 """
 
 from __future__ import annotations
@@ -36,6 +36,21 @@ class Recipe:
     def build(self, *args) -> keras.Model:
         """The uncompiled model; ``args`` go first (text builders take the training texts)."""
         return self.builder(*args, **self.kwargs)
+
+
+def recipe_for(dataset: str, model_name: str) -> Recipe:
+    """The recipe of ``model_name`` on ``dataset`` from its module's ``RECIPES``.
+
+    ``vision`` for mnist and fashion_mnist, ``speech`` for spoken_digit, ``text`` for
+    imdb_reviews. An unknown pair raises ``ValueError`` listing the known ones.
+    """
+    from swtwo_tf.models import speech, text, vision
+
+    recipes = {**vision.RECIPES, **speech.RECIPES, **text.RECIPES}
+    if (dataset, model_name) not in recipes:
+        known = ", ".join(f"{d}/{m}" for d, m in recipes)
+        raise ValueError(f"no recipe for {dataset}/{model_name}; known: {known}")
+    return recipes[(dataset, model_name)]
 
 
 def ensemble(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
