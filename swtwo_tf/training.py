@@ -10,6 +10,7 @@ weights, and the wall time of the run.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -24,10 +25,14 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     """Save the model to ``path`` (``.keras``) whenever ``monitor`` improves.
 
     The file is written to a temporary name in the same folder and then renamed, so the
-    checkpoint on disk is always a complete model, even if training is killed mid-save.
+    checkpoint on disk is always a complete model, even if training is killed mid-save. The
+    best value goes beside it (``<path>.best.json``), so that ``resume=True`` (a run picked
+    up after an interruption, ``swtwo train``) keeps the better model of before the
+    interruption instead of overwriting it with the first epoch after.
     """
 
-    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss"):
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", *,
+                 resume: bool = False):
         super().__init__()
         self.path = Path(path)
         if self.path.suffix != ".keras":
@@ -35,6 +40,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.mode = "max" if "acc" in monitor else "min"
         self.best: float | None = None
+        self.record = self.path.with_name(self.path.name + ".best.json")
+        if resume and self.path.is_file() and self.record.is_file():
+            saved = json.loads(self.record.read_text())
+            if saved.get("monitor") == monitor:
+                self.best = float(saved["best"])
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -57,6 +67,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             finally:
                 if os.path.exists(tmp):
                     os.remove(tmp)
+            record = self.record.with_suffix(".tmp")
+            record.write_text(json.dumps({"monitor": self.monitor, "best": self.best,
+                                          "epoch": epoch + 1}))
+            os.replace(record, self.record)
 
 
 def fit(
@@ -67,6 +81,7 @@ def fit(
     epochs: int,
     callbacks: list | None = None,
     checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
     monitor: str | None = None,
     early_stopping: int | None = None,
     quick_steps: int | None = None,
@@ -78,6 +93,8 @@ def fit(
         train, validation: batched datasets of ``(inputs, targets)``.
         epochs: epochs of the full run (quick mode caps them).
         checkpoint: a ``.keras`` path; the best model so far is saved there atomically.
+        resume: this run continues an interrupted one (Keras's ``BackupAndRestore`` in
+            ``callbacks``): the checkpoint must beat the best of before the interruption.
         monitor: metric for the checkpoint and early stopping (default ``val_loss`` with
             validation data, else ``loss``).
         early_stopping: patience in epochs; stops and restores the best weights.
@@ -96,7 +113,7 @@ def fit(
     monitor = monitor or ("val_loss" if validation is not None else "loss")
     all_callbacks = list(callbacks or [])
     if checkpoint is not None:
-        all_callbacks.append(AtomicCheckpoint(checkpoint, monitor=monitor))
+        all_callbacks.append(AtomicCheckpoint(checkpoint, monitor=monitor, resume=resume))
     if early_stopping is not None:
         all_callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, patience=early_stopping, restore_best_weights=True,
@@ -163,8 +180,8 @@ def compile_classifier(
 
 def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = "documented",
                  recordings=None, epochs: int | None = None, callbacks: list | None = None,
-                 checkpoint: str | os.PathLike | None = None, quick_steps: int | None = None,
-                 verbose: int = 2):
+                 checkpoint: str | os.PathLike | None = None, resume: bool = False,
+                 quick_steps: int | None = None, verbose: int = 2):
     """Seed, load, build, compile and train one recipe (chapters 01, 02, 04 and 05).
 
     Image datasets use ``vision.RECIPES``, ``spoken_digit`` uses ``speech.RECIPES`` (on
@@ -175,41 +192,25 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = 
     ``ImageData``, ``SpeechData`` or ``TextData`` the model was trained on.
 
     ``epochs`` overrides the recipe's (the learning-rate schedule follows); ``callbacks``,
-    ``checkpoint`` and ``verbose`` go to :func:`fit` (``swtwo train`` passes Keras's
+    ``checkpoint``, ``resume`` and ``verbose`` go to :func:`fit` (``swtwo train`` passes Keras's
     ``BackupAndRestore`` to make a run resumable). ``quick_steps`` overrides the recipe's
     step budget in quick mode (chapter 06 trains three models and needs them only briefly).
     """
-    if dataset == "imdb_reviews":
-        from swtwo_tf.datasets import text as loader
-        from swtwo_tf.models.text import RECIPES
-    elif dataset == "spoken_digit":
-        from swtwo_tf.datasets import speech as loader
-        from swtwo_tf.models.speech import RECIPES
-    else:
-        from swtwo_tf.datasets import images as loader
-        from swtwo_tf.models.vision import RECIPES
-    if (dataset, model_name) not in RECIPES:
-        known = ", ".join(f"{d}/{m}" for d, m in RECIPES)
-        raise ValueError(f"no recipe for {dataset}/{model_name}; known: {known}")
-    recipe = RECIPES[(dataset, model_name)]
+    from swtwo_tf.datasets import pipelines
+    from swtwo_tf.models import recipe_for
+
+    recipe = recipe_for(dataset, model_name)
     config.seed_everything(seed)
-    if dataset == "imdb_reviews":
-        data = loader.text_datasets(batch_size=recipe.batch_size, seed=seed)
-        model = recipe.build(data.train_texts)
-    elif dataset == "spoken_digit":
-        data = loader.speech_datasets(split, batch_size=recipe.batch_size, seed=seed,
-                                      rec=recordings)
-        model = recipe.build()
-    else:
-        data = loader.image_datasets(dataset, batch_size=recipe.batch_size, seed=seed)
-        model = recipe.build()
+    data = pipelines(dataset, split=split, batch_size=recipe.batch_size, seed=seed,
+                     recordings=recordings)
+    model = recipe.build(data.train_texts) if dataset == "imdb_reviews" else recipe.build()
     epochs = recipe.epochs if epochs is None else epochs
     quick_steps = recipe.quick_steps if quick_steps is None else quick_steps
     steps = -(-data.sizes["train"] // recipe.batch_size)
     compile_classifier(model, learning_rate=recipe.learning_rate, schedule=recipe.schedule,
                        epochs=epochs, steps_per_epoch=steps, quick_steps=quick_steps)
     history = fit(model, data.train, data.validation, epochs=epochs, callbacks=callbacks,
-                  checkpoint=checkpoint, early_stopping=recipe.early_stopping,
+                  checkpoint=checkpoint, resume=resume, early_stopping=recipe.early_stopping,
                   quick_steps=quick_steps, verbose=verbose,
                   monitor="val_accuracy" if recipe.early_stopping or checkpoint else None)
     return model, history, data

@@ -68,6 +68,25 @@ def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode)
     assert reloaded.evaluate(data, verbose=0)[0] == pytest.approx(best, rel=1e-4)
 
 
+def test_a_resumed_checkpoint_keeps_the_better_model_of_before_the_interruption(tmp_path):
+    path = tmp_path / "best.keras"
+    first = training.AtomicCheckpoint(path, monitor="val_accuracy")
+    first.set_model(_model())
+    first.on_epoch_end(0, {"val_accuracy": 0.9})
+    saved = path.read_bytes()
+    resumed = training.AtomicCheckpoint(path, monitor="val_accuracy", resume=True)
+    assert resumed.best == pytest.approx(0.9)
+    resumed.set_model(_model())
+    resumed.on_epoch_end(1, {"val_accuracy": 0.5})  # worse: the file stays
+    assert path.read_bytes() == saved
+    resumed.on_epoch_end(2, {"val_accuracy": 0.95})
+    assert path.read_bytes() != saved
+    fresh = training.AtomicCheckpoint(path, monitor="val_accuracy")  # a new run starts over
+    assert fresh.best is None
+    other = training.AtomicCheckpoint(path, monitor="val_loss", resume=True)
+    assert other.best is None  # a record of another metric is not comparable
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="epochs must be a positive int"):
         training.fit(_model(), _digits(64), epochs=0)
