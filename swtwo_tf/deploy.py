@@ -189,6 +189,36 @@ def _quietly(function, *args):
         return function(*args)
 
 
+def _ready_interpreter(content: bytes, num_threads: int):
+    interpreter = _interpreter_class()(model_content=content, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _without_info_lines(function, *args):
+    """Call ``function`` with the C++ runtime's ``INFO:`` lines (LiteRT announces its XNNPACK
+    delegate on stderr) held back; warnings and errors still reach stderr."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (some notebook front ends): leave it be
+        return function(*args)
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            return function(*args)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            kept = [line for line in log.read().decode(errors="replace").splitlines(True)
+                    if not line.startswith("INFO: ")]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 def float_front_end(model) -> list[str]:
     """Names of the layers the ``int8`` variant keeps in float32: the audio feature front end
     (``LogMelSpectrogram``, ``MFCC``, ``UtteranceNormalization``).
@@ -261,9 +291,7 @@ class TFLiteModel:
             content = self.path.read_bytes()
         self.size = len(content)
         try:
-            self.interpreter = _interpreter_class()(model_content=content,
-                                                    num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+            self.interpreter = _without_info_lines(_ready_interpreter, content, num_threads)
         except (ValueError, RuntimeError) as exc:
             name = self.path or "model bytes"
             raise ValueError(f"{name}: not a TFLite model ({str(exc).splitlines()[0][:160]})"
