@@ -1,11 +1,11 @@
 """Full-mode text benchmark behind the README's results table (chapter 05).
 
-    .venv/bin/python benchmarks/text.py                      # the three models, ~30 min
+    .venv/bin/python benchmarks/text.py                      # the four models, ~35 min
     .venv/bin/python benchmarks/text.py --only bag_of_ngrams # one model
 
 Trains, in one run on this machine, each recipe of ``swtwo_tf.models.text.RECIPES`` on the
 IMDB training reviews (10 % held out for validation) and evaluates it once on the 25,000
-test reviews; then the three trained models averaged (``swtwo_tf.models.ensemble``, no
+test reviews; then the four trained models averaged (``swtwo_tf.models.ensemble``, no
 further training; its time is the sum of its members'). Prints a table of test accuracy,
 training wall time, epochs and parameters, and writes it to ``benchmarks/results/text.json``.
 """

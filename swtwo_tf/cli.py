@@ -112,7 +112,7 @@ def _course(args) -> int:
 
 #: The model ``swtwo train DATASET`` trains when ``--model`` is not given.
 DEFAULT_MODELS = {"mnist": "convnet", "fashion_mnist": "convnet",
-                  "spoken_digit": "rnn_classifier", "imdb_reviews": "bag_of_ngrams"}
+                  "spoken_digit": "rnn_classifier", "imdb_reviews": "nb_ngrams"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 

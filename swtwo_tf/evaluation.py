@@ -127,6 +127,7 @@ FLOORS = {
     ("imdb_reviews", "bag_of_ngrams"): {"full": 0.88, "quick": 0.75, "samples": 0.6},
     ("imdb_reviews", "rnn_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
     ("imdb_reviews", "transformer_classifier"): {"full": 0.86, "quick": 0.6, "samples": 0.55},
+    ("imdb_reviews", "nb_ngrams"): {"full": 0.905, "quick": 0.85, "samples": 0.6},
     ("imdb_reviews", "ensemble"): {"full": 0.88, "quick": 0.7, "samples": 0.55},
     # chapter 06: briefly trained models (3 epochs, or 60/30 quick steps), after conversion
     ("mnist", "convnet_int8"): {"full": 0.985, "quick": 0.85, "samples": 0.3},

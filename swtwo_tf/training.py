@@ -203,7 +203,8 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = 
     config.seed_everything(seed)
     data = pipelines(dataset, split=split, batch_size=recipe.batch_size, seed=seed,
                      recordings=recordings)
-    model = recipe.build(data.train_texts) if dataset == "imdb_reviews" else recipe.build()
+    text = dataset == "imdb_reviews"
+    model = recipe.build(data.train_texts, data.train_labels) if text else recipe.build()
     epochs = recipe.epochs if epochs is None else epochs
     quick_steps = recipe.quick_steps if quick_steps is None else quick_steps
     steps = -(-data.sizes["train"] // recipe.batch_size)

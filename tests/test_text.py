@@ -1,4 +1,4 @@
-"""Text pipelines, the vectoriser and the three text classifiers (chapter 05)."""
+"""Text pipelines, the vectoriser and the four text classifiers (chapter 05)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from swtwo_tf.models import text as text_models
 
 TINY = np.array([b"A great film.<br /><br />Great acting!", b"A bad, bad film; awful.",
                  b"Not good at all", b"I loved it, a great story"])
+TINY_LABELS = np.array([1, 0, 0, 1])
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def test_pipelines_yield_raw_strings_and_a_fixed_disjoint_validation_split(imdb)
     assert reviews.shape == (32,) and set(np.unique(labels.numpy())) <= {0, 1}
     total = imdb.sizes["train"] + imdb.sizes["validation"]
     assert imdb.sizes["validation"] == round(total * 0.1)
-    assert len(imdb.train_texts) == imdb.sizes["train"]
+    assert len(imdb.train_texts) == len(imdb.train_labels) == imdb.sizes["train"]
+    assert set(np.unique(imdb.train_labels)) == {0, 1}
     validation = {r for batch, _ in imdb.validation for r in batch.numpy()}
     # Disjoint by position; IMDB itself repeats a few hundred reviews word for word, so a
     # handful of validation texts also occur in training.
@@ -61,9 +63,10 @@ def test_vocabulary_comes_from_the_training_texts_only():
     (text_models.bag_of_ngrams, {"max_tokens": 200}),
     (text_models.rnn_classifier, {"max_tokens": 200, "sequence_length": 16}),
     (text_models.transformer_classifier, {"max_tokens": 200, "sequence_length": 16}),
+    (text_models.nb_ngrams, {"max_tokens": 200}),
 ])
 def test_builders_take_raw_strings_and_survive_save_and_load(builder, kwargs, tmp_path):
-    model = builder(TINY, **kwargs)
+    model = builder(TINY, TINY_LABELS, **kwargs)
     assert not model.compiled
     sentences = tf.constant(["a great film", "awful", ""])
     out = model(sentences)
@@ -84,6 +87,51 @@ def test_bag_of_ngrams_loss_falls_on_real_reviews(imdb, full_mode):
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
     ranked = text_models.top_ngrams(model, k=5)
     assert len(ranked["positive"]) == 5 and ranked["positive"][0][1] > ranked["negative"][0][1]
+
+
+def test_naive_bayes_ratios_point_each_ngram_at_the_class_it_occurs_in():
+    layer = text.vectorizer(TINY, max_tokens=100, output_mode="multi_hot", ngrams=2,
+                            sparse=True)
+    ratios = dict(zip(layer.get_vocabulary(),
+                      text_models.naive_bayes_ratios(layer, TINY, TINY_LABELS), strict=True))
+    # "great" is in both positive reviews only, "bad" in a negative one only, "a" in two
+    # positive reviews and one negative, "film" in one of each (each class's counts are
+    # normalised separately, so a neutral n-gram's ratio is near, not exactly, zero).
+    assert ratios["great"] > ratios["a"] > ratios["film"] > ratios["bad"]
+    assert ratios["great film"] > ratios["film"] > ratios["not good"]
+    assert ratios["great"] > 0 > ratios["bad"]
+    # Sparse and dense multi-hot vectors give the same counts.
+    dense = text.vectorizer(TINY, max_tokens=100, output_mode="multi_hot", ngrams=2)
+    np.testing.assert_allclose(text_models.naive_bayes_ratios(dense, TINY, TINY_LABELS),
+                               list(ratios.values()), atol=1e-6)
+
+
+def test_nb_ngrams_starts_as_naive_bayes_and_learns_on_real_reviews(imdb, full_mode):
+    config.seed_everything(0)
+    texts, labels = imdb.train_texts[:3000], imdb.train_labels[:3000]
+    model = text_models.nb_ngrams(texts, labels, max_tokens=50_000)
+    training.compile_classifier(model, learning_rate=3e-3)
+    held_out = imdb.validation.take(16)
+    untrained = model.evaluate(held_out, verbose=0, return_dict=True)
+    assert untrained["accuracy"] >= 0.7  # counting alone already classifies most reviews
+    history = training.fit(model, imdb.train.take(40), epochs=4, verbose=0)
+    trained = model.evaluate(held_out, verbose=0, return_dict=True)
+    assert history.history["loss"][-1] < 0.9 * history.history["loss"][0]
+    assert trained["loss"] < untrained["loss"]
+    ranked = text_models.top_ngrams(model, k=20)
+    positive = {ngram for ngram, _ in ranked["positive"]}
+    negative = {ngram for ngram, _ in ranked["negative"]}
+    assert {"excellent", "wonderful", "great", "perfect", "loved"} & positive
+    assert {"worst", "waste", "awful", "boring", "terrible"} & negative
+
+
+def test_nb_ngrams_refuses_missing_or_mismatched_labels():
+    with pytest.raises(ValueError, match="nb_ngrams needs train_labels"):
+        text_models.nb_ngrams(TINY)
+    with pytest.raises(ValueError, match="one label per training text"):
+        text_models.nb_ngrams(TINY, TINY_LABELS[:3])
+    with pytest.raises(ValueError, match="both present"):
+        text_models.nb_ngrams(TINY, np.ones(4, dtype=int))
 
 
 def test_an_ensemble_of_text_models_takes_raw_strings_and_refuses_mixed_inputs():
@@ -119,7 +167,7 @@ def test_bad_inputs_are_named():
     with pytest.raises(text.TextInputError, match="empty"):
         text_models.classify(rnn, [""])
     assert text_models.classify(rnn, "a great film")[0]["label"] in text.CLASS_NAMES
-    with pytest.raises(ValueError, match="not a bag_of_ngrams model"):
+    with pytest.raises(ValueError, match="not a bag_of_ngrams or nb_ngrams model"):
         text_models.top_ngrams(rnn)
     with pytest.raises(ValueError, match="not a transformer_classifier"):
         text_models.attention_map(rnn, "a film")
@@ -131,8 +179,8 @@ def test_bad_inputs_are_named():
         training.train_recipe("imdb_reviews", "svm")
 
 
-def test_recipes_cover_the_three_models():
+def test_recipes_cover_the_four_models():
     assert {m for _, m in text_models.RECIPES} == {
-        "bag_of_ngrams", "rnn_classifier", "transformer_classifier"}
+        "bag_of_ngrams", "rnn_classifier", "transformer_classifier", "nb_ngrams"}
     for recipe in text_models.RECIPES.values():
         assert recipe.early_stopping and recipe.quick_steps

@@ -34,6 +34,7 @@ class TextData:
     validation: object
     test: object
     train_texts: np.ndarray  # the training reviews as bytes, to adapt vocabularies on
+    train_labels: np.ndarray  # their 0/1 labels, in the same order (naive-Bayes weights)
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     sizes: dict[str, int] = field(default_factory=dict)
     source: str = "tfds"
@@ -59,8 +60,8 @@ def text_datasets(
 
     The validation set is carved from the 25,000 training reviews with a fixed ``seed`` and
     never overlaps the 25,000 test reviews; training batches are reshuffled every epoch with
-    the same seed. ``train_texts`` holds the training reviews only: adapt vocabularies on it,
-    never on validation or test text.
+    the same seed. ``train_texts`` holds the training reviews only (``train_labels`` their
+    labels): adapt vocabularies on it, never on validation or test text.
     """
     import tensorflow as tf
 
@@ -85,6 +86,7 @@ def text_datasets(
         validation=pipeline(x[val_idx], y[val_idx], shuffle=False),
         test=pipeline(x_test, y_test, shuffle=False),
         train_texts=x[train_idx],
+        train_labels=y[train_idx],
         sizes={"train": len(train_idx), "validation": n_val, "test": len(x_test)},
         source=core.source("imdb_reviews", data_dir),
     )
@@ -119,12 +121,15 @@ def vectorizer(
     output_mode: str = "int",
     ngrams: int | None = None,
     sequence_length: int | None = None,
+    sparse: bool = False,
     name: str | None = None,
 ):
     """A ``keras.layers.TextVectorization`` using :func:`standardize`, adapted on ``train_texts``.
 
     ``output_mode="int"`` gives token ids (padded/cut to ``sequence_length``) for the RNN and
-    the Transformer; ``"tf_idf"`` with ``ngrams=2`` gives the bag-of-n-grams vector. Pass the
+    the Transformer; ``"tf_idf"`` with ``ngrams=2`` gives the bag-of-n-grams vector, and
+    ``"multi_hot"`` with ``sparse=True`` a ``tf.SparseTensor`` of which n-grams occur, cheap
+    even for a vocabulary of hundreds of thousands (``nb_ngrams``). Pass the
     training texts only (``TextData.train_texts``): a vocabulary that has seen test reviews
     leaks information about them.
     """
@@ -135,7 +140,7 @@ def vectorizer(
         raise ValueError("train_texts is empty: the vocabulary needs training text to adapt on")
     layer = keras.layers.TextVectorization(
         max_tokens=max_tokens, standardize=standardize, output_mode=output_mode, ngrams=ngrams,
-        output_sequence_length=sequence_length, name=name)
+        output_sequence_length=sequence_length, sparse=sparse, name=name)
     layer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1_000))
     return layer
 
