@@ -96,7 +96,7 @@ def naive_bayes_ratios(vectorize, texts, labels, *, smoothing: float = 1.0,
     ``vectorize`` is a multi-hot ``TextVectorization`` (sparse or dense output); each review
     counts once per n-gram it contains, and ``smoothing`` is added to every count so an n-gram
     seen in one class only gets a large but finite ratio. Positive ratios mark n-grams of
-    positive reviews ("7/10", "must see"), negative ones of negative reviews ("waste", "avoid").
+    positive reviews ("7 10", "well worth"), negative ones of negative reviews ("waste", "avoid").
     Used by :func:`nb_ngrams` (chapter 05).
     """
     import numpy as np
@@ -106,7 +106,7 @@ def naive_bayes_ratios(vectorize, texts, labels, *, smoothing: float = 1.0,
     if labels.ndim != 1 or len(labels) != len(texts):
         raise ValueError(f"train_labels must hold one label per training text: got shape "
                          f"{labels.shape} for {len(texts)} texts")
-    if not set(np.unique(labels).tolist()) == {0, 1}:
+    if set(np.unique(labels).tolist()) != {0, 1}:
         raise ValueError(f"train_labels must be 0 (negative) and 1 (positive), both present; "
                          f"got the values {sorted(np.unique(labels).tolist())}")
     size = vectorize.vocabulary_size()
