@@ -65,7 +65,7 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     import tensorflow as tf
 
     machine = {"cpu_cores": os.cpu_count(), "platform": platform.platform(terse=True),
-               "processor": platform.processor() or platform.machine(),
+               "processor": platform.processor() or platform.machine(), **cpu(),
                "gpus": len(tf.config.list_physical_devices("GPU"))}
     date = time.strftime("%Y-%m-%d")
     rows = [{**row, "command": command, "date": date} for row in rows]
@@ -85,6 +85,27 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     tmp.replace(out)
     print(f"\nwritten: {out}")
     return out
+
+
+#: CPU features that change how fast TensorFlow and TFLite run (int8 dot products above all).
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+
+
+def cpu() -> dict:
+    """The CPU's model name and which of :data:`CPU_FLAGS` it has (Linux; empty elsewhere).
+
+    A cloud VM can land on another processor from one day to the next, with the same core
+    count: a report records which one measured it, and rows are only merged within one.
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                  if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    return {"cpu_model": model, "cpu_flags": [f for f in CPU_FLAGS if f in flags]}
 
 
 def _key(row: dict) -> tuple:

@@ -39,6 +39,17 @@ def test_a_report_from_another_machine_is_replaced_whole(tmp_path):
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
 
 
+def test_the_same_core_count_on_another_cpu_is_another_machine(tmp_path, monkeypatch):
+    out = tmp_path / "deploy.json"
+    monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "AMD EPYC", "cpu_flags": ["avx2"]})
+    common.write_report([_row("mnist", "old", 0.5)], "python benchmarks/deploy.py", out)
+    assert json.loads(out.read_text())["machine"]["cpu_flags"] == ["avx2"]
+    monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "AMD EPYC",
+                                                "cpu_flags": ["avx2", "avx512_vnni"]})
+    common.write_report([_row("imdb_reviews", "new", 0.9)], "python benchmarks/deploy.py", out)
+    assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
+
+
 
 def test_rows_of_different_splits_are_kept_apart(tmp_path):
     out = tmp_path / "speech.json"
