@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from swtwo_tf import config, datasets, training
 from swtwo_tf.datasets import text
+from swtwo_tf.features import text as text_features
 from swtwo_tf.models import text as text_models
 
 TINY = np.array([b"A great film.<br /><br />Great acting!", b"A bad, bad film; awful.",
@@ -184,3 +185,75 @@ def test_recipes_cover_the_four_models():
         "bag_of_ngrams", "rnn_classifier", "transformer_classifier", "nb_ngrams"}
     for recipe in text_models.RECIPES.values():
         assert recipe.early_stopping and recipe.quick_steps
+
+
+def _synthetic_reviews(n=600):
+    """Reviews in which "good" and "great" share their contexts, and so do "bad" and "awful",
+    between random filler words."""
+    rng = np.random.default_rng(0)
+    filler = [f"w{i}" for i in range(200)]
+    texts = []
+    for i in range(n):
+        template = "a truly {} film that i loved" if i % 2 else "such an {} mess that i hated"
+        word = (["good", "great"] if i % 2 else ["bad", "awful"])[rng.integers(2)]
+        texts.append(" ".join([*rng.choice(filler, 3), template.format(word),
+                               *rng.choice(filler, 3)]))
+    return texts
+
+
+def test_word_vectors_place_words_used_alike_together_and_repeat_under_a_seed():
+    texts = _synthetic_reviews()
+    vectors = text_features.word_vectors(texts, dim=16, workers=1, epochs=10, verbose=False)
+    assert vectors.vector_size == 16 and "great" in vectors and "zyzzyva" not in vectors
+    assert vectors.similarity("good", "great") > vectors.similarity("good", "awful")
+    assert vectors.similarity("bad", "awful") > vectors.similarity("bad", "great")
+    again = text_features.word_vectors(texts, dim=16, workers=1, epochs=10, verbose=False)
+    np.testing.assert_array_equal(again["great"], vectors["great"])
+    with pytest.raises(ValueError, match="texts is empty"):
+        text_features.word_vectors([])
+    with pytest.raises(ValueError, match="no word occurs 3 times"):
+        text_features.word_vectors(["one two three"], verbose=False)
+
+
+def test_embedding_matrix_fills_known_words_and_keeps_the_rest():
+    vectors = {"great": np.ones(4), "film": np.full(4, 2.0)}
+    vocabulary = ["", "[UNK]", "great", "film", "odd"]
+    initial = np.zeros((5, 4), dtype="float32")
+    matrix, found = text_features.embedding_matrix(vocabulary, vectors, initial)
+    assert found == 2 and not initial.any()  # the starting matrix is not modified
+    np.testing.assert_array_equal(matrix[2:4], [[1] * 4, [2] * 4])
+    assert not matrix[[0, 1, 4]].any()
+    with pytest.raises(ValueError, match="word vectors have 4 numbers but the embedding has 3"):
+        text_features.embedding_matrix(["great"], vectors, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="2 rows for a vocabulary of 3"):
+        text_features.embedding_matrix(["a", "b", "c"], vectors, np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("builder, layer", [
+    (text_models.rnn_classifier, lambda m: m.get_layer("word_embedding")),
+    (text_models.transformer_classifier, lambda m: m.get_layer("embedding").tokens),
+])
+def test_text_models_start_from_word_vectors_learned_on_unlabelled_text(builder, layer):
+    unlabelled = _synthetic_reviews()
+    model = builder(TINY, TINY_LABELS, unlabelled, max_tokens=50, sequence_length=8)
+    vectorize = model.get_layer("token_ids")
+    great = vectorize.get_vocabulary().index("great")
+    expected = text_features.word_vectors([*TINY, *unlabelled], dim=64, verbose=False)["great"]
+    # Two word2vec threads interleave differently from run to run: close, not identical.
+    row = np.asarray(layer(model).embeddings)[great]
+    assert np.corrcoef(row, expected)[0, 1] > 0.9
+    random_start = builder(TINY, TINY_LABELS, max_tokens=50, sequence_length=8)
+    assert np.abs(np.asarray(layer(random_start).embeddings)[great]).max() <= 0.05
+    with pytest.raises(ValueError, match="word vectors have 16 numbers but the embedding has 64"):
+        builder(TINY, word_vectors={"great": np.ones(16)}, max_tokens=50, sequence_length=8)
+
+
+def test_word_vectors_from_real_reviews_know_which_words_are_used_alike(imdb):
+    texts = [*imdb.train_texts[:4000], *imdb.unlabelled_texts[:4000]]
+    assert len(texts) == 8000  # quick mode keeps 5,000 of each split
+    vectors = text_features.word_vectors(texts, verbose=False)
+    assert "excellent" in vectors and "br" not in vectors  # standardised like the models
+    neighbours = {word for word, _ in vectors.most_similar("excellent", topn=10)}
+    assert neighbours & {"superb", "outstanding", "great", "wonderful", "brilliant", "terrific",
+                         "fantastic", "exceptional", "fine", "good"}, neighbours
+    assert vectors.similarity("excellent", "superb") > vectors.similarity("excellent", "minutes")

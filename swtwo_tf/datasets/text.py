@@ -35,6 +35,7 @@ class TextData:
     test: object
     train_texts: np.ndarray  # the training reviews as bytes, to adapt vocabularies on
     train_labels: np.ndarray  # their 0/1 labels, in the same order (naive-Bayes weights)
+    unlabelled_texts: np.ndarray  # the 50,000 unlabelled reviews (word vectors learn from them)
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
     sizes: dict[str, int] = field(default_factory=dict)
     source: str = "tfds"
@@ -61,7 +62,9 @@ def text_datasets(
     The validation set is carved from the 25,000 training reviews with a fixed ``seed`` and
     never overlaps the 25,000 test reviews; training batches are reshuffled every epoch with
     the same seed. ``train_texts`` holds the training reviews only (``train_labels`` their
-    labels): adapt vocabularies on it, never on validation or test text.
+    labels): adapt vocabularies on it, never on validation or test text. ``unlabelled_texts``
+    holds IMDB's 50,000 unlabelled reviews (the ``unsupervised`` split, other films than the
+    test reviews'; empty for the offline sample), from which word vectors can be learned.
     """
     import tensorflow as tf
 
@@ -71,6 +74,9 @@ def text_datasets(
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     x, y = _arrays("train", data_dir)
     x_test, y_test = _arrays("test", data_dir)
+    source = core.source("imdb_reviews", data_dir)
+    unlabelled = (_arrays("unsupervised", data_dir)[0] if source == "tfds"
+                  else np.array([], dtype=object))
     order = np.random.default_rng(seed).permutation(len(x))
     n_val = max(1, round(len(x) * validation_fraction))
     val_idx, train_idx = order[:n_val], order[n_val:]
@@ -87,8 +93,10 @@ def text_datasets(
         test=pipeline(x_test, y_test, shuffle=False),
         train_texts=x[train_idx],
         train_labels=y[train_idx],
-        sizes={"train": len(train_idx), "validation": n_val, "test": len(x_test)},
-        source=core.source("imdb_reviews", data_dir),
+        unlabelled_texts=unlabelled,
+        sizes={"train": len(train_idx), "validation": n_val, "test": len(x_test),
+               "unlabelled": len(unlabelled)},
+        source=source,
     )
 
 

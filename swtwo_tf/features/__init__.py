@@ -1,1 +1,2 @@
-"""Signal processing as Keras layers: ``audio`` (chapters 03-04)."""
+"""Features for the models: ``audio`` (chapters 03-04), signal processing as Keras layers;
+``text`` (chapter 05), word vectors learned from unlabelled reviews."""

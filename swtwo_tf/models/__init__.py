@@ -33,9 +33,10 @@ class Recipe:
     quick_steps: int | None = None
     kwargs: dict = field(default_factory=dict)
 
-    def build(self, *args) -> keras.Model:
-        """The uncompiled model; ``args`` go first (text builders take the training texts)."""
-        return self.builder(*args, **self.kwargs)
+    def build(self, *args, **overrides) -> keras.Model:
+        """The uncompiled model; ``args`` go first (text builders take the training texts),
+        ``overrides`` replace or add to the recipe's keyword arguments."""
+        return self.builder(*args, **{**self.kwargs, **overrides})
 
 
 def recipe_for(dataset: str, model_name: str) -> Recipe:
