@@ -140,14 +140,17 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
     ("fashion_mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
     # The kit's CNN, sized for the CPU budget of the chapters' targets.
-    ("mnist", "convnet"): Recipe(convnet, batch_size=256, epochs=10, learning_rate=3e-3,
-                                 schedule="cosine", kwargs={"augment": "digits"}),
-    # Fashion-MNIST needs more filters; the first block skips batch norm (its largest cost on
-    # a CPU) and dropout is light, because ten epochs leave little time to overfit. Its steps
-    # are 3x slower than the MNIST CNN's, so quick mode gives it 72 of them.
+    ("mnist", "convnet"): Recipe(convnet, batch_size=256, epochs=15, learning_rate=3e-3,
+                                 schedule="cosine",
+                                 kwargs={"augment": "digits", "convs_per_block": 2,
+                                         "dropout": 0.1}),
+    # Fashion-MNIST needs more filters and two convolutions per block (a small VGG), and
+    # sixteen epochs. Quick mode gives it 100 steps (5 short epochs): with 48 it scored 23 %,
+    # with 100 83 %.
     ("fashion_mnist", "convnet"): Recipe(
-        convnet, batch_size=256, epochs=10, learning_rate=3e-3, schedule="cosine",
-        kwargs={"augment": "clothes", "filters": (32, 64, 128), "stem_batch_norm": False,
-                "dropout": 0.1}, quick_steps=72),
+        convnet, batch_size=256, epochs=16, learning_rate=3e-3, schedule="cosine",
+        kwargs={"augment": "clothes", "filters": (32, 64, 128), "convs_per_block": 2,
+                "dropout": 0.1},
+        quick_steps=100),
 }
 
