@@ -50,7 +50,6 @@ def test_the_same_core_count_on_another_cpu_is_another_machine(tmp_path, monkeyp
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
 
 
-
 def test_rows_of_different_splits_are_kept_apart(tmp_path):
     out = tmp_path / "speech.json"
     rows = [{**_row("spoken_digit", "rnn", a), "split": s}
