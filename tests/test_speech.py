@@ -249,6 +249,18 @@ def test_speech_models_take_waveforms_and_survive_save_and_load(builder, tmp_pat
                                atol=1e-5)
 
 
+def test_rnn_reads_pooled_convolution_frames_or_the_bands_themselves():
+    def gru_input(model):
+        first = next(layer for layer in model.layers
+                     if isinstance(layer, keras.layers.Bidirectional))
+        return tuple(first.input.shape[1:])
+
+    # 97 log-mel frames x 40 bands -> pooled to 48 frames x 5 bands x 32 channels
+    assert gru_input(speech_models.rnn_classifier()) == (48, 5 * 32)
+    assert gru_input(speech_models.rnn_classifier(conv_filters=8)) == (48, 5 * 16)
+    assert gru_input(speech_models.rnn_classifier(conv_filters=0)) == (97, 40)
+
+
 def test_cnn_loss_falls_on_real_recordings(rec, full_mode):
     config.seed_everything(0)
     data = speech.speech_datasets("documented", batch_size=64, rec=rec)

@@ -1,8 +1,8 @@
 """Spoken-digit classifiers for chapter 04: each takes a raw 8 kHz waveform (``LENGTH`` samples)
 and returns 10 digit probabilities; features and augmentation are layers inside the model.
 
-- :func:`rnn_classifier`: log-mel frames (as MFCCs) read in time order by bidirectional
-  GRUs, the chapter's main model.
+- :func:`rnn_classifier`: log-mel frames through three small convolutions, read in time
+  order by bidirectional GRUs (a CRNN), the chapter's main model.
 - :func:`cnn_classifier`: the TensorFlow "simple audio" tutorial's spectrogram CNN, the
   baseline.
 - :func:`classify_files`: your own WAV files through a trained model.
@@ -41,30 +41,37 @@ def _front_end(augment: bool, seed: int | None, *, speed: float = 0.0,
     return inputs, x
 
 
-def rnn_classifier(*, units: int = 64, conv_filters: int = 64, mfcc: int | None = 20,
-                   augment: bool = True, speed: float = 0.15, dropout: float = 0.3,
-                   seed: int | None = 42, name: str = "speech_rnn") -> keras.Model:
-    """Frames of the log-mel spectrogram, read in time order by two bidirectional GRUs.
+def rnn_classifier(*, units: int = 64, conv_filters: int = 16, augment: bool = True,
+                   speed: float = 0.15, dropout: float = 0.3, seed: int | None = 42,
+                   name: str = "speech_rnn") -> keras.Model:
+    """Log-mel frames through a small 2-D convolutional front end, then read in time order by
+    two bidirectional GRUs (a convolutional recurrent network, CRNN).
 
     - augmentation in training only: speed (another voice, cheaply), time shift, noise at
-      20-40 dB SNR;
-    - features: the log-mel frames (97 x 40 per second), summarised as ``mfcc`` cepstral
-      coefficients per frame (``None`` keeps the 40 bands). The first coefficients describe
-      the shape of the spectrum (the vowel, the consonant) and drop the fine harmonics of the
-      speaker's pitch: with four or five training voices this generalises to a new voice far
-      better (measured in ``benchmarks/speech.py``);
-    - per-utterance normalisation over the recording's frames only, the padding set to 0;
-    - a convolution over 5 neighbouring frames with batch norm, max-pooled to half the frame
-      rate (49 frames): local patterns, and half the steps for the recurrent layers;
+      20-40 dB SNR, SpecAugment time and frequency masks;
+    - features: the log-mel spectrogram (97 frames x 40 bands per second), normalised per
+      utterance over the recording's frames only (the padding set to 0);
+    - three 3x3 convolutions (``conv_filters``, then twice as many) with batch norm, each
+      max-pooled over frequency (40 -> 5 bands) and the last also over time (49 frames).
+      A 3x3 kernel slides along the frequency axis too, so a formant pattern is recognised
+      a few bands higher or lower: another vocal tract, the main difference between voices.
+      The MFCC + Conv1D front end this replaced treated each coefficient as its own channel;
+      with one speaker held out it scored 79.0 % on jackson where this scores 93.2 %, and
+      97.6 % against 98.8 % on the documented split (``benchmarks/speech.py``);
     - BiGRU(``units``, whole sequence) -> BiGRU(``units``, final states) -> dropout -> softmax.
+
+    ``conv_filters=0`` drops the convolutions: the GRUs then read the 40 bands directly.
     """
-    inputs, x = _front_end(augment, seed, speed=speed, mfcc=mfcc, spec_augment=not mfcc,
-                           noise=(20.0, 40.0), masked=True)
+    inputs, x = _front_end(augment, seed, speed=speed, noise=(20.0, 40.0), masked=True)
     if conv_filters:
-        x = layers.Conv1D(conv_filters, 5, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.MaxPooling1D(2)(x)
+        x = layers.Reshape((-1, x.shape[-1], 1))(x)
+        for filters, pool in ((conv_filters, (1, 2)), (2 * conv_filters, (1, 2)),
+                              (2 * conv_filters, (2, 2))):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.ReLU()(x)
+            x = layers.MaxPooling2D(pool)(x)
+        x = layers.Reshape((-1, x.shape[2] * x.shape[3]))(x)
     x = layers.Bidirectional(layers.GRU(units, return_sequences=True))(x)
     x = layers.Bidirectional(layers.GRU(units))(x)
     x = layers.Dropout(dropout)(x)
@@ -129,7 +136,7 @@ def classify_files(model: keras.Model, paths, *, top_k: int = 3) -> list[dict]:
 RECIPES = {
     ("spoken_digit", "rnn_classifier"): Recipe(
         rnn_classifier, batch_size=32, epochs=30, learning_rate=3e-3, schedule="cosine",
-        quick_steps=50),
+        quick_steps=150),
     ("spoken_digit", "cnn_classifier"): Recipe(
         cnn_classifier, batch_size=32, epochs=30, learning_rate=2e-3, schedule="cosine",
         quick_steps=120),
