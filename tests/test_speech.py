@@ -165,6 +165,27 @@ def test_log_mel_shapes_silence_floor_and_a_tone_in_the_right_band():
     assert int(np.argmax(out[0].mean(axis=0))) == expected_band
 
 
+def test_log_mel_as_one_dft_matrix_matches_the_fft_and_is_restored():
+    rng = np.random.default_rng(0)
+    waves = np.stack([rng.standard_normal(RATE) * 0.1, _tone(700),
+                      rng.standard_normal(RATE) * 0.003]).astype(np.float32)  # theo's level
+    inputs = keras.Input((RATE,))
+    log_mel = audio.LogMelSpectrogram()
+    model = keras.Model(inputs, audio.UtteranceNormalization()(log_mel(inputs)))
+    fft = log_mel(waves).numpy()
+    with audio.matrix_dft(keras.Sequential([model])):  # found inside a nested model too
+        assert log_mel.spectrum == "matrix"
+        matrix = log_mel(waves).numpy()
+    assert log_mel.spectrum == "fft"
+    np.testing.assert_allclose(matrix[[0, 2]], fft[[0, 2]], atol=1e-4)
+    # A pure tone's far bands hold only leakage of ~1e-6, where float32 rounding differs.
+    np.testing.assert_allclose(matrix[1], fft[1], atol=0.03)
+    assert np.abs(matrix[1] - fft[1]).mean() < 1e-3
+    log_mel.spectrum = "wavelet"
+    with pytest.raises(ValueError, match="spectrum must be 'fft' or 'matrix'; got 'wavelet'"):
+        log_mel(waves)
+
+
 def test_mfcc_and_utterance_normalisation():
     log_mel = audio.LogMelSpectrogram()(_tone(700)[None])
     assert audio.MFCC(13)(log_mel).shape == (1, 97, 13)
