@@ -121,9 +121,43 @@ def parse_args(script: str, description: str, choices: list[str]):
     parser.add_argument("--only", choices=choices, help="run only this part")
     parser.add_argument("--out", default=str(RESULTS / f"{script}.json"))
     args = parser.parse_args()
+    hold_lock()
     if config.quick_mode():
         print("SWTWO_QUICK is set: these numbers are quick-mode numbers, not the benchmark.")
     return args
+
+
+#: Held while a benchmark runs; see :func:`hold_lock`.
+LOCK = RESULTS / ".benchmark.lock"
+_held = []
+
+
+def hold_lock(path: str | os.PathLike = LOCK) -> None:
+    """Refuse to start while another benchmark runs on this machine.
+
+    Two benchmarks at once share the 2 cores, so each one's timings would be wrong, and the
+    second to finish would merge its rows over the first's report. The lock is an exclusive
+    ``flock`` on ``path``, held until the process exits (the kernel releases it even after a
+    crash or Ctrl-C).
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115  (kept open: closing it releases the lock)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise SystemExit(f"{path}: another benchmark is running ({holder}); two at once on "
+                         "this machine's cores would spoil both one's timings; wait for it "
+                         "to finish") from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    _held.append(handle)
 
 
 def finish(rows: list[dict], script: str, args) -> int:

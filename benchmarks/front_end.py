@@ -11,6 +11,7 @@ model is not trained and the run takes seconds. Prints only; nothing is written.
 
 from __future__ import annotations
 
+import common
 import keras
 import numpy as np
 
@@ -20,6 +21,7 @@ from swtwo_tf.models import speech
 
 
 def main() -> None:
+    common.hold_lock()
     model = speech.cnn_classifier()
     last = [layer for layer in model.layers if layer.name in deploy.float_front_end(model)][-1]
     parts = {"front end only": keras.Model(model.inputs, last.output), "whole model": model}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from swtwo_tf import config
 
 sys.path.insert(0, str(config.REPO_ROOT / "benchmarks"))
@@ -60,3 +62,17 @@ def test_rows_of_different_splits_are_kept_apart(tmp_path):
     report = json.loads(out.read_text())
     by_split = {r["split"]: r["test_accuracy"] for r in report["results"]}
     assert by_split == {"documented": 0.99, "speaker:theo": 0.95}
+
+
+def test_a_second_benchmark_is_refused_while_one_runs(tmp_path):
+    lock = tmp_path / "results" / ".benchmark.lock"
+    common.hold_lock(lock)
+    try:
+        assert "pid" in lock.read_text()
+        with pytest.raises(SystemExit, match=r"another benchmark is running \(pid \d+, "
+                                             r"started .*\); two at once"):
+            common.hold_lock(lock)
+    finally:
+        common._held.pop().close()
+    common.hold_lock(lock)  # free again once the first has finished
+    common._held.pop().close()
