@@ -112,14 +112,18 @@ def _key(row: dict) -> tuple:
     return row["dataset"], row["model"], row.get("split")
 
 
-def parse_args(script: str, description: str, choices: list[str]):
-    """``--only CHOICE`` and ``--out FILE`` (default ``benchmarks/results/<script>.json``)."""
+def parse_args(script: str, description: str, choices: list[str], add_arguments=None):
+    """``--only CHOICE`` (when there are ``choices``) and ``--out FILE`` (default
+    ``benchmarks/results/<script>.json``); ``add_arguments(parser)`` adds a script's own."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=choices, help="run only this part")
+    if choices:
+        parser.add_argument("--only", choices=choices, help="run only this part")
     parser.add_argument("--out", default=str(RESULTS / f"{script}.json"))
+    if add_arguments:
+        add_arguments(parser)
     args = parser.parse_args()
     hold_lock()
     if config.quick_mode():

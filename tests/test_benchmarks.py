@@ -76,3 +76,22 @@ def test_a_second_benchmark_is_refused_while_one_runs(tmp_path):
         common._held.pop().close()
     common.hold_lock(lock)  # free again once the first has finished
     common._held.pop().close()
+
+
+def test_adabn_sets_each_batch_norm_to_its_inputs_statistics_in_order():
+    import keras
+    import numpy as np
+    import speech_unseen
+
+    inputs = keras.Input((3,))
+    first = keras.layers.BatchNormalization()
+    second = keras.layers.BatchNormalization()
+    model = keras.Model(inputs, second(keras.layers.Dense(2)(first(inputs))))
+    x = np.random.default_rng(0).normal(5.0, 2.0, (64, 3)).astype(np.float32)
+    speech_unseen.adapt_batch_norm(model, x)
+    np.testing.assert_allclose(first.moving_mean.numpy(), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(first.moving_variance.numpy(), x.var(axis=0), rtol=1e-4)
+    # The second layer sees the first one's adapted output: zero mean, unit variance, mixed.
+    hidden = keras.Model(inputs, second.input).predict(x, verbose=0)
+    np.testing.assert_allclose(np.abs(hidden.mean(axis=0)), 0.0, atol=1e-3)
+    np.testing.assert_allclose(second.moving_mean.numpy(), hidden.mean(axis=0), atol=1e-5)

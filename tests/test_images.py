@@ -187,6 +187,9 @@ def test_ensemble_averages_its_members():
     assert models.ensemble(members).count_params() == 2 * members[0].count_params()
     with pytest.raises(ValueError, match="at least 2 models"):
         models.ensemble(members[:1])
+    twin = vision.convnet(None, filters=(8,), name="m0")
+    with pytest.raises(ValueError, match="more than one member is named 'm0'.*own name="):
+        models.ensemble([members[0], members[1], twin])
 
 
 def test_compare_variants_equal_terms_checkpoints_and_table(tmp_path, full_mode):

@@ -69,6 +69,12 @@ def ensemble(models: list[keras.Model], name: str = "ensemble") -> keras.Model:
         if tuple(other.shape[1:]) != tuple(first.shape[1:]) or other.dtype != first.dtype:
             raise ValueError(f"model {model.name!r} takes {other.dtype} {tuple(other.shape)}, "
                              f"but {models[0].name!r} takes {first.dtype} {tuple(first.shape)}")
+    names = [model.name for model in models]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"more than one member is named {', '.join(map(repr, twice))}: Keras "
+                         "needs unique names inside one model; build each member with its "
+                         "own name= (the builders take one)")
     inputs = keras.Input(shape=tuple(first.shape[1:]), dtype=first.dtype)
     outputs = keras.layers.Average()([m(inputs, training=False) for m in models])
     return keras.Model(inputs, outputs, name=name)
