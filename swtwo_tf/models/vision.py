@@ -139,11 +139,13 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     # The Keras example: Adam (1e-3), batch 128, 15 epochs.
     ("mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
     ("fashion_mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
-    # The kit's CNN, sized for the CPU budget of the chapters' targets.
-    ("mnist", "convnet"): Recipe(convnet, batch_size=256, epochs=15, learning_rate=3e-3,
+    # The kit's CNN, sized for the CPU budget of the chapters' targets: 8 epochs and no batch
+    # norm in the first block (where the 28x28 maps make it cost the most) gave 99.57 % in
+    # 2.5 min, near the classic example's 2.0; 15 epochs with it took 4.4 min for 99.53 %.
+    ("mnist", "convnet"): Recipe(convnet, batch_size=256, epochs=8, learning_rate=3e-3,
                                  schedule="cosine",
                                  kwargs={"augment": "digits", "convs_per_block": 2,
-                                         "dropout": 0.1}),
+                                         "dropout": 0.1, "stem_batch_norm": False}),
     # Fashion-MNIST needs more filters and two convolutions per block (a small VGG), and
     # sixteen epochs. Quick mode gives it 100 steps (5 short epochs): with 48 it scored 23 %,
     # with 100 83 %.
