@@ -51,7 +51,7 @@ class LogMelSpectrogram(layers.Layer):
         self.num_mel_bins, self.fmin, self.floor = num_mel_bins, fmin, floor
         self.fmax = fmax or sample_rate / 2
         self.spectrum = "fft"
-        bins = frame_length // 2 + 1
+        self.bins = bins = frame_length // 2 + 1
         n = np.arange(frame_length)[:, None]
         angle = 2 * np.pi * n * np.arange(bins)[None, :] / frame_length
         window = 0.5 - 0.5 * np.cos(2 * np.pi * n / frame_length)  # = tf.signal.hann_window
@@ -78,8 +78,7 @@ class LogMelSpectrogram(layers.Layer):
             spectrum = tf.tensordot(frames, self.dft_matrix, 1)
             # Slices, not tf.split: TFLite's selective quantiser cannot keep a two-output op
             # float, and the int8 speech CNN fell from 96 % to 53 % when it quantised one.
-            bins = self.frame_length // 2 + 1
-            real, imaginary = spectrum[..., :bins], spectrum[..., bins:]
+            real, imaginary = spectrum[..., :self.bins], spectrum[..., self.bins:]
             magnitude = tf.sqrt(real * real + imaginary * imaginary)
         elif self.spectrum == "fft":
             magnitude = tf.abs(tf.signal.stft(waves, self.frame_length, self.frame_step,
@@ -104,13 +103,8 @@ def front_end_layers(model) -> list[layers.Layer]:
     """The feature layers of ``model`` (:class:`LogMelSpectrogram`, :class:`MFCC`,
     :class:`UtteranceNormalization`), searched inside nested models too (chapter 06)."""
     kinds = (LogMelSpectrogram, MFCC, UtteranceNormalization)
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, kinds):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found += front_end_layers(layer)
-    return found
+    return [layer for layer in model._flatten_layers(include_self=False)  # as deploy does
+            if isinstance(layer, kinds)]
 
 
 @contextlib.contextmanager
