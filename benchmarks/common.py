@@ -39,19 +39,23 @@ def train(dataset: str, model_name: str, recipe, **options) -> tuple:
     _, accuracy = model.evaluate(data.test, verbose=0)
     row = {"dataset": dataset, "model": model_name, **({"split": split} if split else {}),
            "test_accuracy": round(float(accuracy), 4),
-           "train_seconds": round(history.seconds, 1), "epochs": len(history.history["loss"]),
+           "train_seconds": round(history.seconds, 1),
+           "train_cpu_seconds": round(history.cpu_seconds, 1),
+           "epochs": len(history.history["loss"]),
            "batch_size": recipe.batch_size, "parameters": model.count_params()}
-    print(f"-> {row['test_accuracy']:.2%} test accuracy, {row['train_seconds'] / 60:.1f} min",
-          flush=True)
+    print(f"-> {row['test_accuracy']:.2%} test accuracy, {row['train_seconds'] / 60:.1f} min "
+          f"({row['train_cpu_seconds'] / 60:.1f} CPU min)", flush=True)
     return row, model, data
 
 
 def print_table(rows: list[dict]) -> None:
     print(f"\n{'dataset':<14} {'model':<22} {'test acc':>9} {'train time':>11} "
-          f"{'epochs':>6} {'params':>10}")
+          f"{'CPU time':>11} {'epochs':>6} {'params':>10}")
     for r in rows:
+        cpu = f"{r['train_cpu_seconds'] / 60:>7.1f} min" if "train_cpu_seconds" in r else "-"
         print(f"{r['dataset']:<14} {r['model']:<22} {r['test_accuracy']:>9.2%} "
-              f"{r['train_seconds'] / 60:>7.1f} min {r['epochs']:>6} {r['parameters']:>10,}")
+              f"{r['train_seconds'] / 60:>7.1f} min {cpu:>11} {r['epochs']:>6} "
+              f"{r['parameters']:>10,}")
 
 
 def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import keras
@@ -34,6 +35,18 @@ def test_loss_falls_on_real_digits(full_mode):
     assert len(history.history["loss"]) == 3
     assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
     assert history.seconds > 0
+
+
+def test_cpu_seconds_leave_out_time_the_process_spent_waiting(full_mode):
+    """Benchmarks report CPU time beside wall time: a pause (here a sleeping callback, on the
+    VM the machine busy elsewhere) lengthens the wall time only."""
+    pause = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(1.0))
+    config.seed_everything(0)
+    plain = training.fit(_model(), _digits(), epochs=2, verbose=0)
+    config.seed_everything(0)
+    paused = training.fit(_model(), _digits(), epochs=2, callbacks=[pause], verbose=0)
+    assert paused.seconds - plain.seconds > 1.8
+    assert 0 < plain.cpu_seconds and abs(paused.cpu_seconds - plain.cpu_seconds) < 1.0
 
 
 def test_quick_mode_caps_epochs_and_steps(quick, monkeypatch, capsys):
