@@ -178,6 +178,17 @@ def test_stem_batch_norm_only_drops_the_first_blocks_normalisation():
     assert count(vision.convnet(None)) - count(vision.convnet(None, stem_batch_norm=False)) == 1
 
 
+def test_convs_per_block_counts_per_block_and_rejects_a_mismatch():
+    def convs(model):
+        return [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+    assert convs(vision.convnet(None, convs_per_block=2)) == [16, 16, 32, 32, 64, 64]
+    assert convs(vision.convnet(None, convs_per_block=(1, 2, 2))) == [16, 32, 32, 64, 64]
+    for bad in [(1, 2), (1, 0, 2), 0]:
+        with pytest.raises(ValueError, match="convs_per_block must be"):
+            vision.convnet(None, convs_per_block=bad)
+
+
 def test_ensemble_averages_its_members():
     members = [vision.convnet(None, filters=(8,), name=f"m{i}") for i in range(2)]
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
