@@ -147,7 +147,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("fashion_mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
     # The kit's CNN, sized for the CPU budget of the chapters' targets: one convolution in the
     # first block and none of its batch norm (the 28x28 maps make both cost the most), two in
-    # the others, 8 epochs. Seeds 42/43/44 gave 99.58/99.42/99.45 % in 95-125 s; two
+    # the others, 8 epochs. Seeds 42/43/44 gave 99.58/99.42/99.45 % in 95-131 s; two
     # convolutions in the first block gave 99.57/99.44 % in 135-141 s (README).
     ("mnist", "convnet"): Recipe(convnet, batch_size=256, epochs=8, learning_rate=3e-3,
                                  schedule="cosine",
