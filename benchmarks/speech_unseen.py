@@ -67,11 +67,11 @@ def fold(rec, speaker: str, seeds: list[int]) -> list[dict]:
     rows.append({**speech_table.ensemble_row(rnns + [(cnn_row, cnn, data)], split),
                  "model": f"rnn_classifier x{len(rnns)} + cnn_classifier"})
     _, test = speech.split_indices(rec, split)
-    first_row, model, _ = rnns[0]
+    first_row, model, first_data = rnns[0]
     order = np.random.default_rng(0).permutation(test)
     for count in (20, len(test)):
         adapt_batch_norm(model, rec.waves[order[:count]])
-        _, accuracy = model.evaluate(data.test, verbose=0)
+        _, accuracy = model.evaluate(first_data.test, verbose=0)
         print(f"-> rnn_classifier seed {seeds[0]} + AdaBN on {count} unlabelled recordings: "
               f"{accuracy:.2%}", flush=True)
         rows.append({**first_row, "model": f"rnn_classifier seed {seeds[0]} + AdaBN {count}",
