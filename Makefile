@@ -18,12 +18,13 @@ export TFDS_DATA_DIR := $(SHARED_TFDS)
 endif
 endif
 
-.PHONY: help venv lab course test lint strip clean
+.PHONY: help venv lab course test test-fast lint strip clean
 
 help:
 	@echo "make lab     start JupyterLab on notebooks/"
 	@echo "make course  run every chapter in full mode; executed notebooks + summaries in build/"
 	@echo "make test    ruff, unit tests and every notebook in quick mode"
+	@echo "make test-fast  ruff and the unit tests that train nothing (the inner loop, < 2 min)"
 	@echo "make strip   strip outputs from notebooks/ before committing"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -52,6 +53,11 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	SWTWO_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=12 tests notebooks --nbval-lax --nbval-current-env
+
+# The inner loop: everything not marked slow (nothing trains, no kernel starts, no browser).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	SWTWO_QUICK=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 strip: $(STAMP)
 	$(BIN)/nbstripout --keep-id --extra-keys "metadata.language_info.codemirror_mode metadata.language_info.file_extension metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer metadata.language_info.version" notebooks/*.ipynb

@@ -13,7 +13,7 @@ import platform
 import time
 from pathlib import Path
 
-from swtwo_tf import config, training
+from swtwo_tf import config, files, tables, training
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,13 +49,12 @@ def train(dataset: str, model_name: str, recipe, **options) -> tuple:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'dataset':<14} {'model':<22} {'test acc':>9} {'train time':>11} "
-          f"{'CPU time':>11} {'epochs':>6} {'params':>10}")
-    for r in rows:
-        cpu = f"{r['train_cpu_seconds'] / 60:>7.1f} min" if "train_cpu_seconds" in r else "-"
-        print(f"{r['dataset']:<14} {r['model']:<22} {r['test_accuracy']:>9.2%} "
-              f"{r['train_seconds'] / 60:>7.1f} min {cpu:>11} {r['epochs']:>6} "
-              f"{r['parameters']:>10,}")
+    print("\n" + tables.format_table(
+        ["dataset", "model", "test acc", "train time", "CPU time", "epochs", "params"],
+        [[r["dataset"], r["model"], f"{r['test_accuracy']:.2%}",
+          f"{r['train_seconds'] / 60:.1f} min",
+          f"{r['train_cpu_seconds'] / 60:.1f} min" if "train_cpu_seconds" in r else None,
+          r["epochs"], f"{r['parameters']:,}"] for r in rows], align="llrrrrr"))
 
 
 def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path:
@@ -83,10 +82,7 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
                     for r in old["results"] if _key(r) not in fresh]
     report = {"command": command, "date": date, "mode": config.mode_name(),
               "machine": machine, "tensorflow": tf.__version__, "results": kept + rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out)
+    files.write_json(out, report)
     print(f"\nwritten: {out}")
     return out
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import common
 import numpy as np
 
-from swtwo_tf import config, datasets, deploy, training
+from swtwo_tf import config, datasets, deploy, files, training
 from swtwo_tf.models import recipe_for
 
 MODELS = {"mnist": ("mnist", "convnet"), "speech_rnn": ("spoken_digit", "rnn_classifier"),
@@ -47,26 +47,19 @@ def trained(dataset: str, model_name: str):
     on is in its 31st shuffle, and TensorFlow's global seed changes every op seed: with those
     samples the text model's int8 accuracy moved between 62.8 and 81.05 %).
     """
-    import keras
-
-    import swtwo_tf.features.audio  # noqa: F401  (custom layers)
-    import swtwo_tf.models.text  # noqa: F401
-    import swtwo_tf.models.vision  # noqa: F401
-
     path = STORE / f"{dataset}_{model_name}.keras"
     if path.is_file():
         print(f"reusing {path}", flush=True)
-        model = keras.models.load_model(path, safe_mode=True)
+        model, _ = deploy.load_model(path)
         seconds = json.loads(path.with_suffix(".json").read_text())["train_seconds"]
     else:
         model, history, data = training.train_recipe(dataset, model_name)
         if data.source != "tfds":
             raise SystemExit(f"{dataset}: the real dataset is needed "
                              f"(swtwo datasets download {dataset})")
-        STORE.mkdir(parents=True, exist_ok=True)
-        model.save(path)
+        files.atomic_save(path, model.save)
         seconds = history.seconds
-        path.with_suffix(".json").write_text(json.dumps({"train_seconds": seconds}))
+        files.write_json(path.with_suffix(".json"), {"train_seconds": seconds})
     batch_size = recipe_for(dataset, model_name).batch_size
     config.seed_everything(42)
     return model, datasets.pipelines(dataset, batch_size=batch_size), seconds
@@ -79,7 +72,7 @@ def measure(key: str) -> list[dict]:
     representative = deploy.representative_inputs(data.train)
     test_x, test_y = deploy.test_arrays(data.test)
     note = ""
-    if dataset == "imdb_reviews":  # only the numeric part converts: vectorise first
+    if deploy.input_kind(model) == "text":  # only the numeric part converts: vectorise first
         vectorize, model = deploy.split_text_model(model)
         pick = np.random.default_rng(0).permutation(len(test_x))[:TEXT_SAMPLE]
         test_x, test_y = np.asarray(vectorize(test_x[pick])), test_y[pick]
@@ -97,7 +90,7 @@ def measure(key: str) -> list[dict]:
 def predict_startup(image: Path) -> list[dict]:
     """Wall time of ``swtwo predict`` on one image (median of 3), .keras vs .tflite."""
     model, _, _ = trained("mnist", "convnet")
-    lite = deploy.save_bytes(deploy.to_tflite(model), STORE / "mnist_convnet.tflite")
+    lite = files.atomic_write(STORE / "mnist_convnet.tflite", deploy.to_tflite(model))
     swtwo = str(Path(sys.executable).with_name("swtwo"))
     rows = []
     for path in (STORE / "mnist_convnet.keras", lite):

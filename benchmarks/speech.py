@@ -24,6 +24,7 @@ import sys
 import common
 import numpy as np
 
+from swtwo_tf import tables
 from swtwo_tf.datasets import speech
 from swtwo_tf.models import ensemble
 from swtwo_tf.models.speech import RECIPES
@@ -84,13 +85,12 @@ def loso_summary(folds: list[dict]) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\n{'model':<16} {'split':<18} {'test acc':>9} {'train time':>11} {'epochs':>6} "
-          f"{'params':>8}")
-    for r in rows:
-        extra = (f"  (worst: {r['worst_speaker']} {r['worst_accuracy']:.2%}; time is per fold)"
-                 if r["split"] == "loso_mean" else "")
-        print(f"{r['model']:<16} {r['split']:<18} {r['test_accuracy']:>9.2%} "
-              f"{r['train_seconds'] / 60:>7.1f} min {r['epochs']:>6} {r['parameters']:>8,}{extra}")
+    print("\n" + tables.format_table(
+        ["model", "split", "test acc", "train time", "epochs", "params", "note"],
+        [[r["model"], r["split"], f"{r['test_accuracy']:.2%}",
+          f"{r['train_seconds'] / 60:.1f} min", r["epochs"], f"{r['parameters']:,}",
+          f"worst: {r['worst_speaker']} {r['worst_accuracy']:.2%}; time is per fold"
+          if r["split"] == "loso_mean" else ""] for r in rows], align="llrrrrl"))
 
 
 if __name__ == "__main__":

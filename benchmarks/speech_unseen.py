@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import speech as speech_table
 
+from swtwo_tf import tables
 from swtwo_tf.datasets import speech
 from swtwo_tf.models.speech import RECIPES
 
@@ -94,9 +95,9 @@ def main() -> int:
         raise SystemExit(f"--speakers: no speaker {', '.join(unknown)} in FSDD; expected some "
                          f"of {', '.join(sorted(set(rec.speakers)))}")
     rows = [row for speaker in args.speakers for row in fold(rec, speaker, args.seeds)]
-    print(f"\n{'split':<18} {'model':<34} {'test acc':>9}")
-    for row in rows:
-        print(f"{row['split']:<18} {row['model']:<34} {row['test_accuracy']:>9.2%}")
+    print("\n" + tables.format_table(
+        ["split", "model", "test acc"],
+        [[r["split"], r["model"], f"{r['test_accuracy']:.2%}"] for r in rows], align="llr"))
     command = ("python benchmarks/speech_unseen.py --speakers " + " ".join(args.speakers)
                + " --seeds " + " ".join(map(str, args.seeds)))
     common.write_report(rows, command, args.out)

@@ -1,14 +1,8 @@
 """swtwo_tf: the helper package behind the swtwo course notebooks.
 
-Rooms, left to right (no module imports one to its right):
-``config`` -> ``datasets`` -> ``training`` -> ``evaluation`` / ``plots`` -> ``cli``.
+Rooms, left to right; a module imports only rooms to its left (``tests/test_architecture.py``):
+``config``, ``files``, ``tables`` -> ``datasets`` -> ``features`` -> ``layers`` -> ``models``
+-> ``training`` -> ``evaluation``, ``plots`` -> ``deploy`` -> ``course`` -> ``cli``.
 """
 
 __version__ = "0.1.0"
-
-
-def check_environment() -> None:
-    """Print versions, CPU/GPU, quick/full mode and the datasets table (chapter 00's setup)."""
-    from swtwo_tf.cli import environment_report
-
-    print(environment_report())

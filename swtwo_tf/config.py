@@ -67,11 +67,6 @@ def quick_plan(epochs: int, steps_per_epoch: int | None,
     return min(epochs, max(QUICK_MIN_EPOCHS, budget // steps)), steps
 
 
-def quick_epochs(epochs: int, steps_per_epoch: int | None, budget: int | None = None) -> int:
-    """The epochs of :func:`quick_plan`."""
-    return quick_plan(epochs, steps_per_epoch, budget)[0]
-
-
 def mode_name() -> str:
     """``"quick"`` or ``"full"``, for printing beside results."""
     return "quick" if quick_mode() else "full"

@@ -1,4 +1,5 @@
-"""Run the chapters headless and write a one-page summary of each (``make course``).
+"""The course as a whole: chapter 00's environment check, and running the chapters headless
+with a one-page summary of each (``make course``).
 
 Each notebook is executed with nbclient in a fresh kernel of this environment. The executed
 copy goes to ``<out>/notebooks/``, and ``<out>/summary/<chapter>.md`` gathers its status, run
@@ -15,6 +16,30 @@ import time
 from pathlib import Path
 
 from swtwo_tf import config
+from swtwo_tf.files import atomic_write
+
+
+def environment_report() -> str:
+    """Versions, hardware, mode and datasets in one text block (``swtwo env``)."""
+    from swtwo_tf.datasets import format_status, status
+
+    env = config.environment()
+    gpus = ", ".join(env["gpus"]) or "none (CPU only: every chapter is sized for this)"
+    return "\n".join([
+        f"Python {env['python']} | TensorFlow {env['tensorflow']} | Keras {env['keras']} | "
+        f"TFDS {env['tensorflow_datasets']} | NumPy {env['numpy']}",
+        f"Machine: {env['platform']}, {env['cpu_cores']} CPU cores, GPU: {gpus}",
+        f"Mode: {env['mode']}"
+        + (" (SWTWO_QUICK=1: short runs for tests)" if env["mode"] == "quick" else
+           " (chapters train to their stated accuracy)"),
+        "",
+        format_status(status()),
+    ])
+
+
+def check_environment() -> None:
+    """Print :func:`environment_report` (chapter 00's setup cell)."""
+    print(environment_report())
 
 
 def chapter_notebooks(folder: Path | None = None) -> list[Path]:
@@ -101,15 +126,15 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
             status = f"FAILED ({_first_error(nb) or str(exc).splitlines()[0]})"
         seconds = time.perf_counter() - start
         executed = out / "notebooks" / path.name
-        nbformat.write(nb, executed)
+        atomic_write(executed, nbformat.writes(nb))
         results = json.loads(stale.read_text()) if stale.exists() else None
         page = out / "summary" / f"{path.stem}.md"
-        page.write_text(_summary(path, title, status, seconds, executed, results))
+        atomic_write(page, _summary(path, title, status, seconds, executed, results))
         print(f"    {status} in {seconds:.0f} s -> {page}", flush=True)
         index_lines.append(f"| [{path.stem}]({path.stem}.md) | {title} | {status} | "
                            f"{seconds:.0f} s |")
     index = out / "summary" / "README.md"
-    index.write_text("# Course run\n\n| chapter | title | status | time |\n|---|---|---|---|\n"
+    atomic_write(index, "# Course run\n\n| chapter | title | status | time |\n|---|---|---|---|\n"
                      + "\n".join(index_lines) + "\n")
     print(f"Summary: {index}  ({len(notebooks) - failures} passed, {failures} failed)")
     return failures

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
-from swtwo_tf import config
+from swtwo_tf import config, tables
+from swtwo_tf.files import write_json
 
 
 def results_dir() -> Path:
@@ -43,14 +43,7 @@ def record_results(chapter: str, metrics: dict, *, notes: str = "") -> Path:
         "metrics": clean,
         "notes": notes,
     }
-    folder = results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{chapter}.json"
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, path)
-    return path
+    return write_json(results_dir() / f"{chapter}.json", record)
 
 
 def predictions(model, dataset) -> tuple:
@@ -112,40 +105,25 @@ def most_confident_mistakes(labels, probabilities, k: int = 12):
     return wrong[np.argsort(-confidence)][:k]
 
 
-#: Minimum test accuracy a chapter's check asserts, by what the run could reach:
-#: "full" = full mode on the real data, "quick" = quick mode on the real data, and
-#: "samples" = the tiny offline sample (either mode). A broken pipeline or model fails all.
-FLOORS = {
-    ("mnist", "convnet"): {"full": 0.99, "quick": 0.95, "samples": 0.5},
-    ("mnist", "seed_cnn"): {"full": 0.98, "quick": 0.94, "samples": 0.5},
-    ("mnist", "dense_baseline"): {"full": 0.965, "quick": 0.88, "samples": 0.4},
-    ("fashion_mnist", "convnet"): {"full": 0.92, "quick": 0.75, "samples": 0.4},
-    ("fashion_mnist", "variant"): {"full": 0.82, "quick": 0.65, "samples": 0.3},
-    ("spoken_digit", "rnn_classifier"): {"full": 0.98, "quick": 0.5, "samples": 0.2},
-    ("spoken_digit", "cnn_classifier"): {"full": 0.92, "quick": 0.3, "samples": 0.2},
-    ("spoken_digit", "rnn_unseen_speaker"): {"full": 0.8, "quick": 0.4, "samples": 0.1},
-    ("imdb_reviews", "bag_of_ngrams"): {"full": 0.88, "quick": 0.75, "samples": 0.6},
-    ("imdb_reviews", "rnn_classifier"): {"full": 0.88, "quick": 0.65, "samples": 0.55},
-    ("imdb_reviews", "transformer_classifier"): {"full": 0.88, "quick": 0.65, "samples": 0.55},
-    ("imdb_reviews", "nb_ngrams"): {"full": 0.905, "quick": 0.85, "samples": 0.6},
-    ("imdb_reviews", "ensemble"): {"full": 0.88, "quick": 0.7, "samples": 0.55},
-    # chapter 06: briefly trained models (3 epochs, or 60/80 quick steps), after conversion
-    ("mnist", "convnet_int8"): {"full": 0.985, "quick": 0.85, "samples": 0.3},
-    ("spoken_digit", "rnn_tflite"): {"full": 0.97, "quick": 0.3, "samples": 0.15},
-    ("imdb_reviews", "bag_of_ngrams_tflite"): {"full": 0.87, "quick": 0.7, "samples": 0.5},
-}
-
-
 def accuracy_floor(dataset: str, model: str, source: str) -> float:
     """The accuracy a chapter's "check your result" cell asserts for this kind of run.
 
-    ``source`` is ``"tfds"`` or ``"samples"`` (``swtwo_tf.datasets.source``). The helper,
-    not the notebook, reads quick mode, so notebooks never branch on it.
+    The floors are the dataset's registry entry's (``DatasetSpec.floors``): "full" for full
+    mode on the real data, "quick" for quick mode on it, "samples" for the tiny offline sample
+    in either mode; a broken pipeline or model fails all three. ``source`` is ``"tfds"`` or
+    ``"samples"`` (``swtwo_tf.datasets.source``). The helper, not the notebook, reads quick
+    mode, so notebooks never branch on it.
     """
-    floors = FLOORS[(dataset, model)]
+    from swtwo_tf.datasets import get_spec
+
+    spec = get_spec(dataset)
+    if model not in spec.floors:
+        raise ValueError(f"{dataset} has no accuracy floor for {model!r}; it has "
+                         f"{', '.join(spec.floors)}")
+    full, quick, samples = spec.floors[model]
     if source == "samples":
-        return floors["samples"]
-    return floors[config.mode_name()]
+        return samples
+    return full if config.mode_name() == "full" else quick
 
 
 def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, float], *,
@@ -167,14 +145,15 @@ def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, floa
     commands = sorted({(r.get("command", report["command"]), r.get("date", report["date"]))
                        for r in rows.values()} or {(report["command"], report["date"])})
     lines = [f"reference: `{command}`, {date}" for command, date in commands]
-    lines += [f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU"
-              + (f", {split} split" if split else ""),
-              f"{'model':<24} {'reference':>10} {'train time':>11} {'this run':>10}"]
+    lines.append(f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU"
+                 + (f", {split} split" if split else ""))
+    table = []
     for model, accuracy in reached.items():
         ref = rows.get(model)
-        ref_acc = f"{ref['test_accuracy']:.2%}" if ref else "-"
-        ref_time = f"{ref['train_seconds'] / 60:.1f} min" if ref else "-"
-        lines.append(f"{model:<24} {ref_acc:>10} {ref_time:>11} {accuracy:>10.2%}")
+        table.append([model, f"{ref['test_accuracy']:.2%}" if ref else None,
+                      f"{ref['train_seconds'] / 60:.1f} min" if ref else None,
+                      f"{accuracy:.2%}"])
+    lines.append(tables.format_table(["model", "reference", "train time", "this run"], table))
     lines.append(f"(this run: {config.mode_name()} mode)")
     return "\n".join(lines)
 
@@ -206,10 +185,8 @@ def format_table(rows: list[dict]) -> str:
     """Rows of :func:`compare_models` as an aligned text table (accuracies in %)."""
     if not rows:
         raise ValueError("no rows to format")
-    width = max(len(r["model"]) for r in rows) + 2
-    lines = [f"{'model':<{width}}{'train':>8}{'test':>8}{'gap':>7}{'params':>10}{'time':>8}"]
-    for r in rows:
-        time_s = f"{r['train_seconds']:.0f} s" if "train_seconds" in r else "-"
-        lines.append(f"{r['model']:<{width}}{r['train_accuracy']:>8.2%}{r['test_accuracy']:>8.2%}"
-                     f"{r['gap'] * 100:>6.1f}p{r['parameters']:>10,}{time_s:>8}")
-    return "\n".join(lines)
+    return tables.format_table(
+        ["model", "train", "test", "gap", "params", "time"],
+        [[r["model"], f"{r['train_accuracy']:.2%}", f"{r['test_accuracy']:.2%}",
+          f"{r['gap'] * 100:.1f}p", f"{r['parameters']:,}",
+          f"{r['train_seconds']:.0f} s" if "train_seconds" in r else None] for r in rows])

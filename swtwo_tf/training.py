@@ -12,65 +12,58 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
 import time
 from pathlib import Path
 
 import keras
 
 from swtwo_tf import config
+from swtwo_tf.files import atomic_save, write_json
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Save the model to ``path`` (``.keras``) whenever ``monitor`` improves.
+class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ``ModelCheckpoint`` (``save_best_only``), with the file written atomically and
+    its best value kept beside it.
 
-    The file is written to a temporary name in the same folder and then renamed, so the
-    checkpoint on disk is always a complete model, even if training is killed mid-save. The
-    best value goes beside it (``<path>.best.json``), so that ``resume=True`` (a run picked
-    up after an interruption, ``swtwo train``) keeps the better model of before the
-    interruption instead of overwriting it with the first epoch after.
+    Keras writes each better model to a hidden temporary name in the same folder, and it is
+    renamed over ``path`` once complete (:func:`swtwo_tf.files.atomic_save`), so the checkpoint
+    on disk is always a whole model, even if training is killed mid-save. The best value goes
+    to ``<path>.best.json``, so that ``resume=True`` (a run picked up after an interruption,
+    ``swtwo train``) keeps the better model of before the interruption instead of overwriting
+    it with the first epoch after. ``mode`` is Keras's: ``"auto"`` reads the direction from
+    the metric.
     """
 
     def __init__(self, path: str | os.PathLike, monitor: str = "val_loss", *,
-                 resume: bool = False):
-        super().__init__()
+                 mode: str = "auto", resume: bool = False):
         self.path = Path(path)
         if self.path.suffix != ".keras":
             raise ValueError(f"checkpoint path must end in .keras, got {str(path)!r}")
-        self.monitor = monitor
-        self.mode = "max" if "acc" in monitor else "min"
-        self.best: float | None = None
         self.record = self.path.with_name(self.path.name + ".best.json")
+        best = None
         if resume and self.path.is_file() and self.record.is_file():
             saved = json.loads(self.record.read_text())
             if saved.get("monitor") == monitor:
-                self.best = float(saved["best"])
+                best = float(saved["best"])
+        self.partial = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial.keras")
+        super().__init__(self.partial, monitor=monitor, mode=mode, save_best_only=True,
+                         initial_value_threshold=best)
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
+        if (logs or {}).get(self.monitor) is None:
             raise KeyError(
                 f"checkpoint monitors {self.monitor!r} but the epoch logged only "
                 f"{sorted(logs or {})}; pass validation data or another monitor"
             )
-        better = self.best is None or (value > self.best if self.mode == "max"
-                                       else value < self.best)
-        if better:
-            self.best = float(value)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".keras", dir=self.path.parent)
-            os.close(fd)
-            try:
-                self.model.save(tmp)
-                os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is for sharing
-                os.replace(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-            record = self.record.with_suffix(".tmp")
-            record.write_text(json.dumps({"monitor": self.monitor, "best": self.best,
-                                          "epoch": epoch + 1}))
-            os.replace(record, self.record)
+        try:
+            super().on_epoch_end(epoch, logs)
+            if self.partial.is_file():  # Keras saved a better model
+                atomic_save(self.path, lambda tmp: os.replace(self.partial, tmp))
+                write_json(self.record, {"monitor": self.monitor, "best": float(self.best),
+                                         "epoch": epoch + 1})
+        finally:
+            self.partial.unlink(missing_ok=True)
 
 
 def fit(
@@ -83,6 +76,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     monitor: str | None = None,
+    mode: str = "auto",
     early_stopping: int | None = None,
     quick_steps: int | None = None,
     verbose: int = 2,
@@ -96,7 +90,8 @@ def fit(
         resume: this run continues an interrupted one (Keras's ``BackupAndRestore`` in
             ``callbacks``): the checkpoint must beat the best of before the interruption.
         monitor: metric for the checkpoint and early stopping (default ``val_loss`` with
-            validation data, else ``loss``).
+            validation data, else ``loss``); ``mode`` ("auto", "min" or "max") says whether
+            lower or higher is better (Keras's callbacks' argument; "auto" asks the metric).
         early_stopping: patience in epochs; stops and restores the best weights.
         quick_steps: the step budget of this run in quick mode (default
             :data:`config.QUICK_STEP_BUDGET`; see :func:`config.quick_plan`).
@@ -116,11 +111,11 @@ def fit(
     monitor = monitor or ("val_loss" if validation is not None else "loss")
     all_callbacks = list(callbacks or [])
     if checkpoint is not None:
-        all_callbacks.append(AtomicCheckpoint(checkpoint, monitor=monitor, resume=resume))
+        all_callbacks.append(AtomicCheckpoint(checkpoint, monitor=monitor, mode=mode,
+                                              resume=resume))
     if early_stopping is not None:
         all_callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=early_stopping, restore_best_weights=True,
-            mode="max" if "acc" in monitor else "min"))
+            monitor=monitor, patience=early_stopping, restore_best_weights=True, mode=mode))
     if config.quick_mode():
         cardinality = int(train.cardinality())
         capped, steps = config.quick_plan(epochs, cardinality if cardinality > 0 else None,
@@ -182,43 +177,35 @@ def compile_classifier(
     return model
 
 
-def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = "documented",
-                 recordings=None, epochs: int | None = None, callbacks: list | None = None,
+def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str | None = None,
+                 epochs: int | None = None, callbacks: list | None = None,
                  checkpoint: str | os.PathLike | None = None, resume: bool = False,
                  quick_steps: int | None = None, model_options: dict | None = None,
-                 verbose: int = 2):
-    """Seed, load, build, compile and train one recipe (chapters 01, 02, 04 and 05).
+                 verbose: int = 2, **data_options):
+    """Seed, load, build, compile and train one recipe (``models.recipe_for``), exactly what
+    ``benchmarks/`` runs, so a chapter's full-mode run reproduces the results table's number
+    on the same machine.
 
-    Image datasets use ``vision.RECIPES``, ``spoken_digit`` uses ``speech.RECIPES`` (on
-    ``split``: ``"documented"`` or ``"speaker:<name>"``; pass ``recordings`` from
-    ``speech.recordings()`` to skip re-reading them), ``imdb_reviews`` uses ``text.RECIPES``.
-    Exactly what ``benchmarks/`` runs, so a chapter's full-mode run reproduces the README's
-    number on the same machine. Returns ``(model, history, data)``; ``data`` is the
-    ``ImageData``, ``SpeechData`` or ``TextData`` the model was trained on.
-    ``history.seconds`` and ``history.cpu_seconds`` count building too
-    (``history.build_seconds``: vocabularies, naive-Bayes counts, word vectors learned from
-    unlabelled reviews), not loading the data.
+    Returns ``(model, history, data)``; ``data`` is what ``datasets.pipelines(dataset,
+    split=split, **data_options)`` gave (spoken_digit takes ``split="speaker:<name>"`` and
+    ``recordings=`` to skip re-reading them). ``history.seconds`` and ``history.cpu_seconds``
+    count building too (``history.build_seconds``: vocabularies, naive-Bayes counts, word
+    vectors learned from unlabelled reviews), not loading the data.
 
     ``epochs`` overrides the recipe's (the learning-rate schedule follows); ``callbacks``,
     ``checkpoint``, ``resume`` and ``verbose`` go to :func:`fit` (``swtwo train`` passes Keras's
     ``BackupAndRestore`` to make a run resumable). ``quick_steps`` overrides the recipe's
-    step budget in quick mode (chapter 06 trains three models and needs them only briefly).
-    ``model_options`` go to the builder on top of the recipe's (chapter 05 passes the word
-    vectors it learned once to both the RNN and the Transformer).
+    step budget in quick mode. ``model_options`` go to the builder on top of the recipe's.
     """
-    from swtwo_tf.datasets import pipelines
+    from swtwo_tf import datasets
     from swtwo_tf.models import recipe_for
 
     recipe = recipe_for(dataset, model_name)
     config.seed_everything(seed)
-    data = pipelines(dataset, split=split, batch_size=recipe.batch_size, seed=seed,
-                     recordings=recordings)
+    data = datasets.pipelines(dataset, split=split, batch_size=recipe.batch_size, seed=seed,
+                              **data_options)
     start, cpu_start = time.perf_counter(), time.process_time()
-    if dataset == "imdb_reviews":
-        model = recipe.build(data.train_texts, data.train_labels, data.unlabelled_texts,
-                             **(model_options or {}))
-    else:
-        model = recipe.build(**(model_options or {}))
+    model = recipe.build(data, **(model_options or {}))
     build_seconds = time.perf_counter() - start
     build_cpu_seconds = time.process_time() - cpu_start
     epochs = recipe.epochs if epochs is None else epochs
@@ -236,81 +223,21 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str = 
     return model, history, data
 
 
-#: The dtype policies :func:`build_with_policy` accepts (chapter 06).
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
-
-def build_with_policy(build, precision: str = "float32"):
-    """Build a model under a Keras dtype policy, then restore the global policy (chapter 06).
-
-    ``"mixed_float16"`` / ``"mixed_bfloat16"`` compute in 16 bits and keep the weights in
-    float32: twice the speed and half the activation memory on GPUs with tensor cores (float16)
-    or TPUs and recent CPUs with bfloat16 units. Keras adds loss scaling for float16 itself
-    when the model is compiled. ``build`` is a no-argument callable returning the model.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        return build()
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def step_time(build, train, *, batch_size: int = 64, precision: str = "float32",
-              accumulate: int | None = None, steps: int = 30, warmup: int = 3,
-              seed: int = 42) -> dict:
-    """Seconds per training step of a freshly built model, its mean training loss over the
-    timed steps, and how many weight updates the optimizer made (chapter 06's measured
-    comparison of precisions and gradient accumulation).
-
-    ``build`` is a no-argument model builder, ``train`` a batched ``(inputs, labels)``
-    dataset, re-batched to ``batch_size``. Trains ``warmup`` steps (graph tracing) and then
-    ``steps`` steps, timed. Not capped by quick mode: ``steps`` is already small.
-    """
-    config.seed_everything(seed)
-    model = build_with_policy(build, precision)
-    compile_classifier(model, learning_rate=1e-3, accumulate=accumulate)
-    batches = train.unbatch().batch(batch_size, drop_remainder=True).repeat().take(
-        warmup + steps)
-    model.fit(batches.take(warmup), epochs=1, verbose=0, shuffle=False)
-    start = time.perf_counter()
-    history = model.fit(batches.skip(warmup), epochs=1, verbose=0, shuffle=False)
-    seconds = (time.perf_counter() - start) / steps
-    return {"precision": precision, "accumulate": accumulate or 1, "seconds_per_step": seconds,
-            "train_loss": float(history.history["loss"][-1]),
-            "weight_updates": int(model.optimizer.iterations.numpy())}
-
-
-def fine_tune(model: keras.Model, data, *, epochs: int = 10, learning_rate: float = 3e-4,
-              quick_steps: int | None = 30, verbose: int = 2) -> keras.callbacks.History:
-    """Keep training an already trained ``model`` on new data, gently (chapter 04).
-
-    Personalising a recogniser: a fresh Adam at a small ``learning_rate`` (a tenth or so of
-    the first training's) nudges the weights toward the new examples in ``data.train``
-    instead of overwriting what they learnt. Watch ``data.validation`` (the old data) for
-    forgetting. Returns the History, like :func:`fit`.
-    """
-    compile_classifier(model, learning_rate=learning_rate)
-    return fit(model, data.train, data.validation, epochs=epochs, quick_steps=quick_steps,
-               verbose=verbose)
-
-
 #: Quick-mode steps of each variant in :func:`compare_variants` (a chapter trains several).
 QUICK_VARIANT_STEPS = 120
 
 
-def compare_variants(variants: dict[str, dict], data, *, epochs: int, seed: int = 42,
+def compare_variants(variants: dict[str, dict], data, *, build, epochs: int, seed: int = 42,
                      checkpoint_dir: str | os.PathLike | None = None,
                      verbose: int = 0) -> dict:
-    """Train one :func:`vision.convnet` per entry of ``variants`` under equal terms (chapter 02).
+    """Train one model per entry of ``variants`` under equal terms (chapter 02's remedies
+    for overfitting; any comparison of architectures or settings).
 
-    ``variants`` maps a row name to the builder's keyword arguments (``augment``, ``filters``,
-    ``dropout``, ``batch_norm``, ``l2``, ...) plus, optionally, ``learning_rate`` (default
-    1e-3) and ``schedule`` (None or ``"cosine"``). Every variant starts from the same seed,
-    sees the same batches of ``data`` (an ``images.ImageData``) in the same order and trains
-    for the same ``epochs``, so a difference in the results is the technique's doing.
+    ``build`` is a model builder (such as ``vision.convnet``); ``variants`` maps a row name to
+    its keyword arguments plus, optionally, ``learning_rate`` (default 1e-3) and ``schedule``
+    (None or ``"cosine"``). Every variant starts from the same seed, sees the same batches of
+    ``data`` (``datasets.pipelines`` or ``images.image_datasets``) in the same order and trains
+    for the same ``epochs``, so a difference in the results is the variant's doing.
 
     With ``checkpoint_dir``, each variant's best epoch (by validation accuracy) is also kept
     as ``<checkpoint_dir>/<variant_slug>.keras``: reloading it is early stopping with
@@ -321,10 +248,8 @@ def compare_variants(variants: dict[str, dict], data, *, epochs: int, seed: int 
     Returns ``{name: (model, history)}`` in the order given; ``history.seconds`` is the wall
     time. Prints one line per finished variant.
     """
-    from swtwo_tf.models.vision import convnet
-
     if not variants:
-        raise ValueError("variants is empty: give at least one name -> convnet kwargs")
+        raise ValueError("variants is empty: give at least one name -> builder kwargs")
     steps = int(data.train.cardinality())
     trained = {}
     for index, (name, options) in enumerate(variants.items()):
@@ -333,7 +258,7 @@ def compare_variants(variants: dict[str, dict], data, *, epochs: int, seed: int 
         schedule = options.pop("schedule", None)
         config.seed_everything(seed)
         try:
-            model = convnet(**options, name=f"variant_{index}")
+            model = build(**options, name=f"variant_{index}")
         except TypeError as exc:
             raise ValueError(f"variant {name!r}: {exc}") from None
         compile_classifier(model, learning_rate=rate, schedule=schedule, epochs=epochs,
@@ -351,8 +276,6 @@ def compare_variants(variants: dict[str, dict], data, *, epochs: int, seed: int 
 
 def slug(name: str) -> str:
     """A file-name-safe form of a variant name: ``"+ L2 weight decay"`` -> ``"l2_weight_decay"``."""
-    import re
-
     cleaned = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     if not cleaned:
         raise ValueError(f"name {name!r} has no letters or digits to make a file name from")

@@ -5,19 +5,15 @@ from __future__ import annotations
 import pytest
 import tensorflow as tf
 
+from swtwo_tf import datasets
 from swtwo_tf.datasets import core
 
-#: The structure every loader must yield, real or sample: {feature: (shape, dtype)}.
-EXPECTED_SPECS = {
-    "mnist": {"image": ((28, 28, 1), tf.uint8), "label": ((), tf.int64)},
-    "fashion_mnist": {"image": ((28, 28, 1), tf.uint8), "label": ((), tf.int64)},
-    "spoken_digit": {
-        "audio": ((None,), tf.int64),
-        "audio/filename": ((), tf.string),
-        "label": ((), tf.int64),
-    },
-    "imdb_reviews": {"label": ((), tf.int64), "text": ((), tf.string)},
-}
+
+def expected_spec(name: str) -> dict:
+    """The structure every loader of ``name`` must yield, real or sample, as its registry
+    entry gives it: ``{feature: (shape, dtype)}``."""
+    return {key: (shape, tf.as_dtype(dtype))
+            for key, (shape, dtype) in datasets.get_spec(name).features.items()}
 
 
 def spec_of(ds) -> dict:
@@ -49,3 +45,10 @@ def full_mode(monkeypatch):
 @pytest.fixture
 def quick(monkeypatch):
     monkeypatch.setenv("SWTWO_QUICK", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every notebook cell runs in a kernel: mark them ``slow`` (``make test-fast`` skips them)."""
+    for item in items:
+        if str(item.path).endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)

@@ -78,6 +78,7 @@ def test_a_second_benchmark_is_refused_while_one_runs(tmp_path):
     common._held.pop().close()
 
 
+@pytest.mark.slow
 def test_adabn_sets_each_batch_norm_to_its_inputs_statistics_in_order():
     import keras
     import numpy as np

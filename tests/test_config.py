@@ -36,7 +36,6 @@ def test_quick_mode_typo_is_an_error(monkeypatch):
 ])
 def test_quick_plan(epochs, steps, budget, expected):
     assert config.quick_plan(epochs, steps, budget) == expected
-    assert config.quick_epochs(epochs, steps, budget) == expected[0]
 
 
 def test_quick_budget_must_allow_two_epochs():
@@ -71,10 +70,11 @@ def _quick_run(seed: int):
     return model.get_weights(), history.history
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_metrics(quick):
     weights_a, logs_a = _quick_run(7)
     weights_b, logs_b = _quick_run(7)
-    assert len(logs_a["loss"]) == config.quick_epochs(5, 2048 // 64)
+    assert len(logs_a["loss"]) == config.quick_plan(5, 2048 // 64)[0]
     assert logs_a == logs_b
     for a, b in zip(weights_a, weights_b, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -82,8 +82,13 @@ def test_same_seed_same_weights_and_metrics(quick):
     assert any(not np.array_equal(a, c) for a, c in zip(weights_a, weights_c, strict=True))
 
 
-def test_environment_report_fields():
+def test_environment_report_names_versions_mode_and_every_dataset(monkeypatch):
+    from swtwo_tf import course, datasets
+
     env = config.environment()
     assert env["tensorflow"].startswith("2.21")
-    assert env["cpu_cores"] >= 1
-    assert env["mode"] in {"quick", "full"}
+    monkeypatch.setenv("SWTWO_QUICK", "1")
+    report = course.environment_report()
+    assert "TensorFlow 2.21" in report and "Mode: quick (SWTWO_QUICK=1" in report
+    for name in datasets.names(real=True):
+        assert name in report

@@ -8,10 +8,10 @@ import wave
 
 import numpy as np
 import pytest
-from conftest import EXPECTED_SPECS, spec_of
+from conftest import expected_spec, spec_of
 
 from swtwo_tf import config, datasets
-from swtwo_tf.datasets import core, samples
+from swtwo_tf.datasets import core
 
 
 def test_unknown_dataset_names_the_known_ones():
@@ -22,7 +22,8 @@ def test_unknown_dataset_names_the_known_ones():
 def test_pipelines_names_the_course_datasets_and_refuses_a_speaker_split_elsewhere():
     with pytest.raises(ValueError, match="unknown dataset 'cifar10'.*mnist.*imdb_reviews"):
         datasets.pipelines("cifar10")
-    with pytest.raises(ValueError, match="split 'speaker:theo' applies to spoken_digit only"):
+    with pytest.raises(ValueError, match="split 'speaker:theo' does not apply to mnist: it has "
+                       "documented"):
         datasets.pipelines("mnist", split="speaker:theo")
 
 
@@ -91,16 +92,16 @@ def test_download_offline_fails_fast_with_the_reason(tmp_path, offline):
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 
-@pytest.mark.parametrize("name", list(core.DATASETS))
+@pytest.mark.parametrize("name", datasets.names(real=True))
 def test_sample_fallback_has_the_real_structure(name, tmp_path, offline, full_mode):
     split = core.get_spec(name).splits[0]
     with pytest.warns(datasets.SampleDataWarning) as warned:
         ds = datasets.load(name, split, data_dir=tmp_path)
     text = str(warned[0].message)
     assert "SAMPLE" in text and f"swtwo datasets download {name}" in text
-    assert spec_of(ds) == EXPECTED_SPECS[name]
+    assert spec_of(ds) == expected_spec(name)
     n = sum(1 for _ in ds)
-    assert n == samples.split_sizes(name)[split] > 0
+    assert n == datasets.get_spec(name).sample.split_sizes()[split] > 0
     assert datasets.source(name, tmp_path) == "samples"
 
 
@@ -116,15 +117,15 @@ def test_image_samples_look_like_the_real_thing(name, tmp_path, offline):
 def test_sample_split_slicing(tmp_path, offline):
     with pytest.warns(datasets.SampleDataWarning):
         half = datasets.load("mnist", "test[:50%]", data_dir=tmp_path)
-    assert sum(1 for _ in half) == samples.split_sizes("mnist")["test"] // 2
+    assert sum(1 for _ in half) == datasets.get_spec("mnist").sample.split_sizes()["test"] // 2
     with pytest.warns(datasets.SampleDataWarning), pytest.raises(
-        ValueError, match="split 'validation' does not exist in the offline sample of mnist"
+        ValueError, match="split 'validation' does not exist in the offline sample mnist.npz"
     ):
         datasets.load("mnist", "validation", data_dir=tmp_path)
 
 
 def test_spoken_digit_sample_files_follow_fsdd():
-    files = samples.wav_files()
+    files = datasets.get_spec("spoken_digit").sample.files()
     speakers = {f.parent.name for f in files}
     assert len(speakers) >= 3
     digits = {int(f.name[0]) for f in files}
@@ -151,5 +152,5 @@ def test_samples_stay_small():
 
 def test_status_reads_metadata_only(tmp_path):
     rows = datasets.status(tmp_path)
-    assert [r["name"] for r in rows] == list(core.DATASETS)
+    assert [r["name"] for r in rows] == datasets.names(real=True)
     assert all(not r["available"] and r["sample"] for r in rows)

@@ -6,35 +6,29 @@ import re
 
 import numpy as np
 import pytest
-from conftest import EXPECTED_SPECS, require_real, spec_of
+from conftest import expected_spec, require_real, spec_of
 
 from swtwo_tf import datasets
 from swtwo_tf.datasets import core
 
-SIZES = {
-    "mnist": {"train": 60_000, "test": 10_000},
-    "fashion_mnist": {"train": 60_000, "test": 10_000},
-    "spoken_digit": {"train": 2_500},
-    "imdb_reviews": {"train": 25_000, "test": 25_000, "unsupervised": 50_000},
-}
 
-
-@pytest.mark.parametrize("name", list(core.DATASETS))
+@pytest.mark.parametrize("name", datasets.names(real=True))
 def test_element_spec_and_split_sizes(name, full_mode):
     folder = require_real(name)
-    assert core.split_sizes(name, folder) == SIZES[name]
-    for split, n in SIZES[name].items():
+    assert core.split_sizes(name, folder) == core.get_spec(name).sizes
+    for split, n in core.get_spec(name).sizes.items():
         ds = datasets.load(name, split)
-        assert spec_of(ds) == EXPECTED_SPECS[name]
+        assert spec_of(ds) == expected_spec(name)
         assert int(ds.cardinality()) == n
 
 
-@pytest.mark.parametrize("name", list(core.DATASETS))
+@pytest.mark.parametrize("name", datasets.names(real=True))
 def test_quick_mode_takes_a_subset(name, quick):
     require_real(name)
-    limit = core.get_spec(name).quick_examples
-    split = core.get_spec(name).splits[0]
-    expected = SIZES[name][split] if limit is None else min(limit, SIZES[name][split])
+    spec = core.get_spec(name)
+    split = spec.splits[0]
+    limit, size = spec.quick_examples, spec.sizes[split]
+    expected = size if limit is None else min(limit, size)
     assert int(datasets.load(name, split).cardinality()) == expected
 
 
@@ -88,6 +82,7 @@ def test_split_slicing_and_supervised(full_mode):
 def test_tfds_versions_match_the_catalog(tmp_path):
     import tensorflow_datasets as tfds
 
-    for spec in core.DATASETS.values():
-        builder = tfds.builder(spec.tfds_name, data_dir=str(tmp_path))
-        assert str(builder.version) == spec.version, spec.name
+    for name in datasets.names(real=True):
+        source = core.get_spec(name).tfds
+        builder = tfds.builder(source.name, data_dir=str(tmp_path))
+        assert str(builder.version) == source.version, name

@@ -90,9 +90,10 @@ def test_image_grid_marks_wrong_predictions_red():
         plots.image_grid(np.zeros((0, 28, 28, 1)))
 
 
-def test_confusion_matrix_figure():
-    fig = plots.confusion_matrix([0, 1, 1], [0, 1, 0], ["a", "b"])
-    assert fig.axes[0].get_title().startswith("rows: true class")
+def test_confusion_matrix_counts_true_classes_in_rows():
+    fig = plots.confusion_matrix([0, 1, 1, 1], [0, 1, 0, 0], ["a", "b"])
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), [[1, 0], [2, 1]])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
 
 
 def test_compare_with_benchmark_reads_the_committed_results():

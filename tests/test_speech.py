@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow as tf
+from conftest import require_real
 
 from swtwo_tf import config, datasets, training
 from swtwo_tf.datasets import speech
-from swtwo_tf.features import audio
+from swtwo_tf.layers import audio
 from swtwo_tf.models import speech as speech_models
 
 RATE = speech.SAMPLE_RATE
@@ -35,16 +36,22 @@ def test_recordings_are_scaled_fixed_length_and_labelled(rec):
     assert rec.waves.shape == (len(rec.labels), speech.LENGTH) and rec.waves.dtype == np.float32
     assert np.abs(rec.waves).max() <= 1.0 and np.abs(rec.waves).max() > 0.1
     assert set(rec.labels) == set(range(10))
-    if rec.source == "tfds":
-        assert len(rec.labels) == 2500 and len(set(rec.speakers)) == 5
+
+
+@pytest.mark.slow
+def test_the_real_dataset_has_every_take_of_five_speakers():
+    require_real("spoken_digit")
+    rec = speech.recordings()
+    assert rec.source == "tfds"
+    assert len(rec.labels) == 2500 and len(set(rec.speakers)) == 5
+    _, test = speech.split_indices(rec, "documented")
+    assert len(test) == 250  # FSDD's documented test set: 5 takes x 10 digits x 5 speakers
 
 
 def test_documented_split_is_disjoint_complete_and_fsdd_s(rec):
     train, test = speech.split_indices(rec, "documented")
     assert not set(train) & set(test) and len(train) + len(test) == len(rec.labels)
     assert (rec.indices[test] < 5).all() and (rec.indices[train] >= 5).all()
-    if rec.source == "tfds":
-        assert len(test) == 250  # 5 takes x 10 digits x 5 speakers
 
 
 def test_speaker_split_really_holds_the_speaker_out(rec):
@@ -165,25 +172,42 @@ def test_log_mel_shapes_silence_floor_and_a_tone_in_the_right_band():
     assert int(np.argmax(out[0].mean(axis=0))) == expected_band
 
 
-def test_log_mel_as_one_dft_matrix_matches_the_fft_and_is_restored():
+def test_with_spectrum_gives_a_matrix_dft_copy_that_answers_like_the_original(rec):
+    waves = rec.waves[::max(1, len(rec.labels) // 12)][:12]  # several speakers and digits
+    inputs = keras.Input((speech.LENGTH,))
+    log_mel = audio.LogMelSpectrogram(name="log_mel")
+    features = audio.UtteranceNormalization()(log_mel(inputs), inputs)
+    inner = keras.Model(inputs, keras.layers.Dense(3)(features))
+    model = keras.Sequential([inner])  # the log-mel layer is found inside a nested model
+    before = model(waves).numpy()
+    exported = audio.with_spectrum(model, "matrix")
+    assert exported is not model
+
+    def spectra(m):
+        return [layer.spectrum for layer in audio.front_end_layers(m)
+                if isinstance(layer, audio.LogMelSpectrogram)]
+
+    assert spectra(exported) == ["matrix"] and spectra(model) == ["fft"]
+    assert log_mel.spectrum == "fft"  # the original's layers are not changed
+    np.testing.assert_allclose(exported(waves).numpy(), before, atol=1e-4)
+    np.testing.assert_array_equal(model(waves).numpy(), before)
+    for new, old in zip(exported.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(new, old)
+    assert audio.with_spectrum(exported, "matrix") is exported  # nothing to change
+    assert spectra(audio.with_spectrum(exported, "fft")) == ["fft"]
+    no_log_mel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert audio.with_spectrum(no_log_mel, "matrix") is no_log_mel
+    with pytest.raises(ValueError, match="spectrum must be 'fft' or 'matrix', got 'wavelet'"):
+        audio.with_spectrum(model, "wavelet")
+
+
+def test_the_matrix_dft_is_the_fft_on_noise_at_several_levels():
     rng = np.random.default_rng(0)
-    waves = np.stack([rng.standard_normal(RATE) * 0.1, _tone(700),
-                      rng.standard_normal(RATE) * 0.003]).astype(np.float32)  # theo's level
-    inputs = keras.Input((RATE,))
-    log_mel = audio.LogMelSpectrogram()
-    model = keras.Model(inputs, audio.UtteranceNormalization()(log_mel(inputs)))
-    fft = log_mel(waves).numpy()
-    with audio.matrix_dft(keras.Sequential([model])):  # found inside a nested model too
-        assert log_mel.spectrum == "matrix"
-        matrix = log_mel(waves).numpy()
-    assert log_mel.spectrum == "fft"
-    np.testing.assert_allclose(matrix[[0, 2]], fft[[0, 2]], atol=1e-4)
-    # A pure tone's far bands hold only leakage of ~1e-6, where float32 rounding differs.
-    np.testing.assert_allclose(matrix[1], fft[1], atol=0.03)
-    assert np.abs(matrix[1] - fft[1]).mean() < 1e-3
-    log_mel.spectrum = "wavelet"
-    with pytest.raises(ValueError, match="spectrum must be 'fft' or 'matrix'; got 'wavelet'"):
-        log_mel(waves)
+    waves = np.stack([rng.standard_normal(RATE) * 0.1, rng.standard_normal(RATE) * 0.003,
+                      _tone(700) + rng.standard_normal(RATE).astype(np.float32) * 0.01])
+    fft = audio.LogMelSpectrogram()(waves).numpy()
+    matrix = audio.LogMelSpectrogram(spectrum="matrix")(waves).numpy()
+    np.testing.assert_allclose(matrix, fft, atol=1e-4)
 
 
 def test_mfcc_and_utterance_normalisation():
@@ -259,6 +283,7 @@ def test_add_noise_leaves_the_padding_silent():
 # ------------------------------------------------------------------ models
 @pytest.mark.parametrize("builder", [speech_models.rnn_classifier,
                                      speech_models.cnn_classifier])
+@pytest.mark.slow
 def test_speech_models_take_waveforms_and_survive_save_and_load(builder, tmp_path):
     model = builder()
     x = np.stack([_tone(300), _tone(900)])
@@ -270,6 +295,7 @@ def test_speech_models_take_waveforms_and_survive_save_and_load(builder, tmp_pat
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_rnn_reads_pooled_convolution_frames_or_the_bands_themselves():
     def gru_input(model):
         first = next(layer for layer in model.layers
@@ -282,6 +308,7 @@ def test_rnn_reads_pooled_convolution_frames_or_the_bands_themselves():
     assert gru_input(speech_models.rnn_classifier(conv_filters=0)) == (97, 40)
 
 
+@pytest.mark.slow
 def test_cnn_loss_falls_on_real_recordings(rec, full_mode):
     config.seed_everything(0)
     data = speech.speech_datasets("documented", batch_size=64, rec=rec)
@@ -292,27 +319,11 @@ def test_cnn_loss_falls_on_real_recordings(rec, full_mode):
 
 
 
-def test_classify_files_gives_top_k_and_refuses_what_it_cannot_hear(tmp_path):
-    model = speech_models.cnn_classifier()
-    files = [SAMPLE_VOICES / "ava" / "3_ava_0.wav", SAMPLE_VOICES / "ben" / "7_ben_1.wav"]
-    rows = speech_models.classify_files(model, files, top_k=2)
-    assert [r["file"] for r in rows] == [str(f) for f in files]
-    for row in rows:
-        assert len(row["top"]) == 2 and row["label"] == row["top"][0][0]
-        assert row["top"][0][1] >= row["top"][1][1] and 0 <= row["probability"] <= 1
-    long_speech = np.tile(_tone(300, 0.5), 3) * np.repeat([1.0, 0.2, 1.0], RATE // 2)
-    soundfile.write(tmp_path / "long.wav", long_speech.astype(np.float32), RATE)
-    with pytest.raises(speech.AudioFileError, match=r"long.wav: 1.50 s of speech"):
-        speech_models.classify_files(model, tmp_path / "long.wav")
-    (tmp_path / "notes.wav").write_text("not audio")
-    with pytest.raises(speech.AudioFileError, match="notes.wav: cannot be read as audio"):
-        speech_models.classify_files(model, [tmp_path / "notes.wav"])
-
-
+@pytest.mark.slow
 def test_rnn_loss_falls_on_real_recordings_and_recipes_are_named(rec, full_mode):
     config.seed_everything(0)
-    data = speech.speech_datasets("speaker:theo" if rec.source == "tfds" else "documented",
-                                  batch_size=32, rec=rec)
+    data = speech.speech_datasets(f"speaker:{sorted(set(rec.speakers))[0]}", batch_size=32,
+                                  rec=rec)
     model = speech_models.rnn_classifier()
     training.compile_classifier(model, learning_rate=3e-3)
     history = training.fit(model, data.train.take(6), epochs=4, verbose=0)

@@ -27,6 +27,7 @@ def imdb():
         return text.text_datasets(batch_size=32)
 
 
+@pytest.mark.slow
 def test_pipelines_yield_raw_strings_and_a_fixed_disjoint_validation_split(imdb):
     reviews, labels = next(iter(imdb.train))
     assert reviews.dtype == tf.string and labels.dtype == tf.int64
@@ -44,21 +45,21 @@ def test_pipelines_yield_raw_strings_and_a_fixed_disjoint_validation_split(imdb)
 
 
 def test_standardize_strips_html_breaks_punctuation_and_odd_whitespace():
-    out = text.standardize(tf.constant(["Great!<br /><br />Don't MISS\x85it.<br>End"]))
+    out = text_features.standardize(tf.constant(["Great!<br /><br />Don't MISS\x85it.<br>End"]))
     words = out.numpy()[0].decode().split()
     assert words == ["great", "don't", "miss", "it", "end"]
 
 
 def test_vocabulary_comes_from_the_training_texts_only():
-    layer = text.vectorizer(TINY, max_tokens=100)
+    layer = text_features.vectorizer(TINY, max_tokens=100)
     vocabulary = set(layer.get_vocabulary()[2:])  # after padding and [UNK]
-    train_words = {w for t in TINY for w in text.standardize(t).numpy().decode().split()}
+    train_words = {w for t in TINY for w in text_features.standardize(t).numpy().decode().split()}
     assert vocabulary == train_words
     assert "br" not in vocabulary and "great" in vocabulary
     ids = layer(tf.constant(["great zyzzyva"])).numpy()[0]
     assert ids[1] == 1  # a word the training texts never had is [UNK]
     with pytest.raises(ValueError, match="train_texts is empty"):
-        text.vectorizer(np.array([], dtype=object))
+        text_features.vectorizer(np.array([], dtype=object))
 
 
 @pytest.mark.parametrize("builder, kwargs", [
@@ -67,6 +68,7 @@ def test_vocabulary_comes_from_the_training_texts_only():
     (text_models.transformer_classifier, {"max_tokens": 200, "sequence_length": 16}),
     (text_models.nb_ngrams, {"max_tokens": 200}),
 ])
+@pytest.mark.slow
 def test_builders_take_raw_strings_and_survive_save_and_load(builder, kwargs, tmp_path):
     model = builder(TINY, TINY_LABELS, **kwargs)
     assert not model.compiled
@@ -81,6 +83,7 @@ def test_builders_take_raw_strings_and_survive_save_and_load(builder, kwargs, tm
                                model.predict(sentences, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_bag_of_ngrams_loss_falls_on_real_reviews(imdb, full_mode):
     config.seed_everything(0)
     model = text_models.bag_of_ngrams(imdb.train_texts[:2000], max_tokens=5_000)
@@ -92,7 +95,7 @@ def test_bag_of_ngrams_loss_falls_on_real_reviews(imdb, full_mode):
 
 
 def test_naive_bayes_ratios_point_each_ngram_at_the_class_it_occurs_in():
-    layer = text.vectorizer(TINY, max_tokens=100, output_mode="multi_hot", ngrams=2,
+    layer = text_features.vectorizer(TINY, max_tokens=100, output_mode="multi_hot", ngrams=2,
                             sparse=True)
     ratios = dict(zip(layer.get_vocabulary(),
                       text_models.naive_bayes_ratios(layer, TINY, TINY_LABELS), strict=True))
@@ -103,11 +106,12 @@ def test_naive_bayes_ratios_point_each_ngram_at_the_class_it_occurs_in():
     assert ratios["great film"] > ratios["film"] > ratios["not good"]
     assert ratios["great"] > 0 > ratios["bad"]
     # Sparse and dense multi-hot vectors give the same counts.
-    dense = text.vectorizer(TINY, max_tokens=100, output_mode="multi_hot", ngrams=2)
+    dense = text_features.vectorizer(TINY, max_tokens=100, output_mode="multi_hot", ngrams=2)
     np.testing.assert_allclose(text_models.naive_bayes_ratios(dense, TINY, TINY_LABELS),
                                list(ratios.values()), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_nb_ngrams_starts_as_naive_bayes_and_learns_on_real_reviews(imdb, full_mode):
     config.seed_everything(0)
     texts, labels = imdb.train_texts[:3000], imdb.train_labels[:3000]
@@ -136,6 +140,7 @@ def test_nb_ngrams_refuses_missing_or_mismatched_labels():
         text_models.nb_ngrams(TINY, np.ones(4, dtype=int))
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_text_models_takes_raw_strings_and_refuses_mixed_inputs():
     from swtwo_tf import models
     from swtwo_tf.models import vision
@@ -159,16 +164,13 @@ def test_attention_map_rows_are_distributions():
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(text.TextInputError, match="text #0 is empty"):
-        text.check_sentences("   ")
-    with pytest.raises(text.TextInputError, match="text #1 is a int"):
-        text.check_sentences(["fine", 42])
-    with pytest.raises(text.TextInputError, match="non-empty list"):
-        text.check_sentences([])
+    with pytest.raises(text_features.TextInputError, match="text #0 is empty"):
+        text_features.check_sentences("   ")
+    with pytest.raises(text_features.TextInputError, match="text #1 is a int"):
+        text_features.check_sentences(["fine", 42])
+    with pytest.raises(text_features.TextInputError, match="non-empty list"):
+        text_features.check_sentences([])
     rnn = text_models.rnn_classifier(TINY, max_tokens=50, sequence_length=8)
-    with pytest.raises(text.TextInputError, match="empty"):
-        text_models.classify(rnn, [""])
-    assert text_models.classify(rnn, "a great film")[0]["label"] in text.CLASS_NAMES
     with pytest.raises(ValueError, match="not a bag_of_ngrams or nb_ngrams model"):
         text_models.top_ngrams(rnn)
     with pytest.raises(ValueError, match="not a transformer_classifier"):
@@ -179,13 +181,6 @@ def test_bad_inputs_are_named():
         text_models.transformer_classifier(TINY, dim=30, heads=4)
     with pytest.raises(ValueError, match="no recipe for imdb_reviews/svm"):
         training.train_recipe("imdb_reviews", "svm")
-
-
-def test_recipes_cover_the_four_models():
-    assert {m for _, m in text_models.RECIPES} == {
-        "bag_of_ngrams", "rnn_classifier", "transformer_classifier", "nb_ngrams"}
-    for recipe in text_models.RECIPES.values():
-        assert recipe.early_stopping and recipe.quick_steps
 
 
 def _synthetic_reviews(n=600):
@@ -202,6 +197,7 @@ def _synthetic_reviews(n=600):
     return texts
 
 
+@pytest.mark.slow
 def test_word_vectors_place_words_used_alike_together_and_repeat_under_a_seed():
     texts = _synthetic_reviews()
     vectors = text_features.word_vectors(texts, dim=16, workers=1, epochs=10, verbose=False)
@@ -234,6 +230,7 @@ def test_embedding_matrix_fills_known_words_and_keeps_the_rest():
     (text_models.rnn_classifier, lambda m: m.get_layer("word_embedding")),
     (text_models.transformer_classifier, lambda m: m.get_layer("embedding").tokens),
 ])
+@pytest.mark.slow
 def test_text_models_start_from_word_vectors_learned_on_unlabelled_text(builder, layer):
     unlabelled = _synthetic_reviews()
     model = builder(TINY, TINY_LABELS, unlabelled, max_tokens=50, sequence_length=8)
@@ -249,6 +246,7 @@ def test_text_models_start_from_word_vectors_learned_on_unlabelled_text(builder,
         builder(TINY, word_vectors={"great": np.ones(16)}, max_tokens=50, sequence_length=8)
 
 
+@pytest.mark.slow
 def test_word_vectors_from_real_reviews_know_which_words_are_used_alike(imdb):
     require_real("imdb_reviews")  # the offline sample has no unlabelled reviews
     texts = [*imdb.train_texts[:4000], *imdb.unlabelled_texts[:4000]]

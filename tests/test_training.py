@@ -29,6 +29,7 @@ def _model():
     return model
 
 
+@pytest.mark.slow
 def test_loss_falls_on_real_digits(full_mode):
     config.seed_everything(0)
     history = training.fit(_model(), _digits(), epochs=3, verbose=0)
@@ -37,6 +38,7 @@ def test_loss_falls_on_real_digits(full_mode):
     assert history.seconds > 0 and history.cpu_seconds > 0
 
 
+@pytest.mark.slow
 def test_fit_reads_wall_time_and_cpu_time_from_their_own_clocks(full_mode, monkeypatch):
     """Benchmarks report CPU time beside wall time, because the VM's host pauses it for whole
     seconds and a pause lengthens the wall time only. Fake clocks make this exact: each epoch
@@ -56,6 +58,7 @@ def test_fit_reads_wall_time_and_cpu_time_from_their_own_clocks(full_mode, monke
     assert history.cpu_seconds == pytest.approx(6.0)
 
 
+@pytest.mark.slow
 def test_quick_mode_caps_epochs_and_steps(quick, monkeypatch, capsys):
     monkeypatch.setattr(config, "QUICK_MAX_STEPS", 3)
     monkeypatch.setattr(config, "QUICK_STEP_BUDGET", 6)
@@ -67,6 +70,7 @@ def test_quick_mode_caps_epochs_and_steps(quick, monkeypatch, capsys):
     assert "Quick mode" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_recipe_can_ask_for_a_smaller_quick_budget(quick):
     seen = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
@@ -75,6 +79,7 @@ def test_a_recipe_can_ask_for_a_smaller_quick_budget(quick):
     assert len(history.history["loss"]) == 2 and len(seen) == 8  # 2 epochs of 4 steps
 
 
+@pytest.mark.slow
 def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode):
     config.seed_everything(0)
     path = tmp_path / "ckpt" / "best.keras"
@@ -82,7 +87,7 @@ def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode)
     model = _model()
     history = training.fit(model, data, data, epochs=4, checkpoint=path, early_stopping=2,
                            verbose=0)
-    assert path.is_file() and not list(path.parent.glob("tmp*"))
+    assert path.is_file() and not list(path.parent.glob(".*partial*"))
     reloaded = keras.models.load_model(path)
     best = min(history.history["val_loss"])
     assert reloaded.evaluate(data, verbose=0)[0] == pytest.approx(best, rel=1e-4)
@@ -90,20 +95,21 @@ def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode)
 
 def test_a_resumed_checkpoint_keeps_the_better_model_of_before_the_interruption(tmp_path):
     path = tmp_path / "best.keras"
-    first = training.AtomicCheckpoint(path, monitor="val_accuracy")
+    first = training.AtomicCheckpoint(path, monitor="val_accuracy", mode="max")
     first.set_model(_model())
     first.on_epoch_end(0, {"val_accuracy": 0.9})
     saved = path.read_bytes()
-    resumed = training.AtomicCheckpoint(path, monitor="val_accuracy", resume=True)
+    resumed = training.AtomicCheckpoint(path, monitor="val_accuracy", mode="max", resume=True)
     assert resumed.best == pytest.approx(0.9)
     resumed.set_model(_model())
     resumed.on_epoch_end(1, {"val_accuracy": 0.5})  # worse: the file stays
     assert path.read_bytes() == saved
     resumed.on_epoch_end(2, {"val_accuracy": 0.95})
     assert path.read_bytes() != saved
-    fresh = training.AtomicCheckpoint(path, monitor="val_accuracy")  # a new run starts over
+    # a new run starts over
+    fresh = training.AtomicCheckpoint(path, monitor="val_accuracy", mode="max")
     assert fresh.best is None
-    other = training.AtomicCheckpoint(path, monitor="val_loss", resume=True)
+    other = training.AtomicCheckpoint(path, monitor="val_loss", mode="min", resume=True)
     assert other.best is None  # a record of another metric is not comparable
 
 

@@ -1,66 +1,76 @@
-"""Data layer: the only code that knows where data comes from (see ``core`` and ``samples``).
+"""Data layer: the only code that knows where data comes from.
 
-Pipelines per modality: ``images`` (chapters 01-02), ``speech`` (03-04), ``text`` (05).
+- ``registry``: the one table of datasets (:class:`DatasetSpec`); ``core``: finding, fetching
+  and loading them through TFDS; ``samples``: the tiny offline fallbacks.
+- The course datasets, each registered beside its pipelines: ``images`` (mnist,
+  fashion_mnist; chapters 01-02), ``speech`` (spoken_digit; 03-04), ``text`` (imdb_reviews; 05).
 
     from swtwo_tf import datasets
     train = datasets.load("mnist", "train", as_supervised=True)
     data = datasets.pipelines("spoken_digit", split="speaker:theo", batch_size=32)
 """
 
+import inspect
+
+from swtwo_tf.datasets import images, speech, text  # noqa: F401  (each registers its datasets)
 from swtwo_tf.datasets.core import (
-    DATASETS,
-    DatasetSpec,
     DatasetUnavailable,
     SampleDataWarning,
+    download,
     fetch,
-    get_spec,
+    format_status,
     load,
     locate,
     search_dirs,
     source,
     status,
 )
+from swtwo_tf.datasets.registry import (
+    DATASETS,
+    DatasetSpec,
+    TfdsSource,
+    get_spec,
+    names,
+    register,
+    unregister,
+)
 
-#: The datasets the chapters train on, by pipeline module.
-PIPELINES = {"mnist": "images", "fashion_mnist": "images", "spoken_digit": "speech",
-             "imdb_reviews": "text"}
 
+def pipelines(dataset: str, *, split: str | None = None, batch_size: int = 64, seed: int = 42,
+              **options):
+    """Train/validation/test pipelines of any registered dataset, by name.
 
-def pipelines(dataset: str, *, split: str = "documented", batch_size: int = 64, seed: int = 42,
-              recordings=None):
-    """Train/validation/test pipelines of any course dataset, by name.
-
-    One entry point for ``training.train_recipe``, ``swtwo evaluate``/``export`` and
-    ``benchmarks/deploy.py``: ``images.image_datasets`` for mnist and fashion_mnist,
-    ``speech.speech_datasets(split, rec=recordings)`` for spoken_digit (``split`` is
-    ``"documented"`` or ``"speaker:<name>"``), ``text.text_datasets`` for imdb_reviews.
+    One entry point for ``training.train_recipe``, ``swtwo evaluate``/``export`` and the
+    benchmarks. ``split`` is one of the dataset's ``pipeline_splits`` (default: its first,
+    ``"documented"``; spoken_digit also has ``"speaker:<name>"``). ``options`` go to the
+    dataset's pipeline builder (spoken_digit takes ``recordings=``, to skip reading them again).
     """
-    if dataset not in PIPELINES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(PIPELINES)}")
-    if PIPELINES[dataset] == "speech":
-        from swtwo_tf.datasets import speech
-        return speech.speech_datasets(split, batch_size=batch_size, seed=seed, rec=recordings)
-    if split != "documented":
-        raise ValueError(f"split {split!r} applies to spoken_digit only; {dataset} has one split")
-    if PIPELINES[dataset] == "text":
-        from swtwo_tf.datasets import text
-        return text.text_datasets(batch_size=batch_size, seed=seed)
-    from swtwo_tf.datasets import images
-    return images.image_datasets(dataset, batch_size=batch_size, seed=seed)
+    spec = get_spec(dataset)
+    arguments = dict(split=spec.check_split(split), batch_size=batch_size, seed=seed, **options)
+    try:
+        inspect.signature(spec.pipelines).bind(**arguments)
+    except TypeError as exc:
+        raise ValueError(f"{dataset}'s pipelines do not take {sorted(options)}: {exc}") from None
+    return spec.pipelines(**arguments)
 
 
 __all__ = [
-    "PIPELINES",
     "DATASETS",
     "DatasetSpec",
     "DatasetUnavailable",
     "SampleDataWarning",
+    "TfdsSource",
+    "download",
     "fetch",
+    "format_status",
     "get_spec",
     "load",
     "locate",
+    "names",
     "pipelines",
+    "register",
     "search_dirs",
     "source",
     "status",
+    "unregister",
 ]

@@ -19,62 +19,10 @@ import json
 import os
 import socket
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from swtwo_tf import config
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What the kit knows about one dataset."""
-
-    name: str
-    tfds_name: str  # name[/config] as tfds.load wants it
-    version: str  # the version tensorflow-datasets==4.9.10 prepares
-    title: str
-    host: str  # download host, probed before any download
-    supervised_keys: tuple[str, str]
-    splits: tuple[str, ...]
-    quick_examples: int | None  # examples per split in quick mode (None: all)
-    licence: str
-
-    @property
-    def folder(self) -> Path:
-        """Relative folder of the prepared dataset inside a TFDS data dir."""
-        return Path(self.tfds_name) / self.version
-
-    @property
-    def download_command(self) -> str:
-        return f"swtwo datasets download {self.name}"
-
-
-DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (
-        DatasetSpec(
-            "mnist", "mnist", "3.0.1", "MNIST handwritten digits (28x28 grey, 10 classes)",
-            "storage.googleapis.com", ("image", "label"), ("train", "test"), 20_000,
-            "CC BY-SA 3.0",
-        ),
-        DatasetSpec(
-            "fashion_mnist", "fashion_mnist", "3.0.1",
-            "Fashion-MNIST clothing images (28x28 grey, 10 classes)",
-            "storage.googleapis.com", ("image", "label"), ("train", "test"), 5_000, "MIT",
-        ),
-        DatasetSpec(
-            "spoken_digit", "spoken_digit", "1.0.9",
-            "Free Spoken Digit Dataset (8 kHz speech, 10 digits, 5 speakers)",
-            "github.com", ("audio", "label"), ("train",), None, "CC BY-SA 4.0",
-        ),
-        DatasetSpec(
-            "imdb_reviews", "imdb_reviews/plain_text", "1.0.0",
-            "IMDB movie reviews (binary sentiment)",
-            "ai.stanford.edu", ("text", "label"), ("train", "test", "unsupervised"), 5_000,
-            "research use (Maas et al. 2011)",
-        ),
-    )
-}
+from swtwo_tf.datasets.registry import DATASETS, get_spec
 
 
 class DatasetUnavailable(RuntimeError):
@@ -96,15 +44,6 @@ class DatasetUnavailable(RuntimeError):
 
 class SampleDataWarning(UserWarning):
     """The real dataset is missing, so a chapter runs on the project's tiny offline sample."""
-
-
-def get_spec(name: str) -> DatasetSpec:
-    """The :class:`DatasetSpec` for ``name``; ValueError naming the known datasets otherwise."""
-    try:
-        return DATASETS[name]
-    except (KeyError, TypeError):
-        known = ", ".join(DATASETS)
-        raise ValueError(f"unknown dataset {name!r}: expected one of {known}") from None
 
 
 def default_data_dir() -> Path:
@@ -130,6 +69,8 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
 def locate(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
     """The first searched data folder that holds ``name`` prepared, or None."""
     spec = get_spec(name)
+    if spec.tfds is None:
+        return None
     for folder in search_dirs(data_dir):
         if (folder / spec.folder / "dataset_info.json").is_file():
             return folder
@@ -157,6 +98,10 @@ def online(host: str, timeout: float = 3.0) -> bool:
     return _host_answers(host, timeout)
 
 
+def _tfds_source(name: str):
+    return get_spec(name).tfds_source()
+
+
 def split_sizes(name: str, folder: Path) -> dict[str, int]:
     """Examples per split of a prepared dataset, read from its ``dataset_info.json``."""
     info = json.loads((folder / get_spec(name).folder / "dataset_info.json").read_text())
@@ -178,19 +123,36 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     Raises :class:`DatasetUnavailable` at once, without waiting on the network, when the
     dataset's host does not answer.
     """
-    spec = get_spec(name)
+    tfds_source = _tfds_source(name)
     target = search_dirs(data_dir)[0]
-    if not online(spec.host):
+    if not online(tfds_source.host):
         raise DatasetUnavailable(
             name, search_dirs(data_dir),
-            f"no network: {spec.host} did not answer, so it cannot be downloaded now",
+            f"no network: {tfds_source.host} did not answer, so it cannot be downloaded now",
         )
     import tensorflow_datasets as tfds
 
     target.mkdir(parents=True, exist_ok=True)
-    builder = tfds.builder(spec.tfds_name, data_dir=str(target))
+    builder = tfds.builder(tfds_source.name, data_dir=str(target))
     builder.download_and_prepare()
     return target
+
+
+def download(names: list[str], data_dir: str | os.PathLike | None = None, *,
+             log=print) -> None:
+    """Fetch and prepare each dataset of ``names`` that is not prepared yet, saying what it
+    does (``swtwo datasets download``). Unknown names fail before any download starts."""
+    for name in names:
+        _tfds_source(name)
+    for name in names:
+        found = locate(name, data_dir)
+        if found is not None:
+            log(f"{name}: already prepared in {found / get_spec(name).folder}")
+            continue
+        log(f"{name}: downloading and preparing into {search_dirs(data_dir)[0]}"
+            " (progress below) ...")
+        sizes = split_sizes(name, fetch(name, data_dir))
+        log(f"{name}: ready ({', '.join(f'{k} {v:,}' for k, v in sizes.items())})")
 
 
 def load(
@@ -206,7 +168,7 @@ def load(
     """Load one split of a course dataset as a ``tf.data.Dataset`` (used by every chapter).
 
     Args:
-        name: ``mnist``, ``fashion_mnist``, ``spoken_digit`` or ``imdb_reviews``.
+        name: a registered dataset with a TFDS source (``registry.names(real=True)``).
         split: a TFDS split spec, for example ``"train"``, ``"test"`` or ``"train[:90%]"``.
         data_dir: the only folder to look in; default: ``$TFDS_DATA_DIR``, then
             ``~/tensorflow_datasets``.
@@ -222,37 +184,37 @@ def load(
     sample, so pipelines never need to know which one they got.
     """
     spec = get_spec(name)
+    host = _tfds_source(name).host
     if not isinstance(split, str) or not split.strip():
         raise ValueError(f"split must be a split spec such as 'train', got {split!r}")
     folder = locate(name, data_dir)
-    if folder is None and download and online(spec.host):
+    if folder is None and download and online(host):
         print(f"Downloading {name} into {search_dirs(data_dir)[0]} (once) ...", flush=True)
         folder = fetch(name, data_dir)
     if folder is not None:
         import tensorflow_datasets as tfds
 
         ds = tfds.load(
-            spec.tfds_name, split=split, data_dir=str(folder), download=False,
+            spec.tfds.name, split=split, data_dir=str(folder), download=False,
             as_supervised=as_supervised, shuffle_files=shuffle_files,
         )
     else:
         reason = "not found in any folder searched"
         if download:
-            reason += f", and {spec.host} cannot be reached to download it"
+            reason += f", and {host} cannot be reached to download it"
         error = DatasetUnavailable(name, search_dirs(data_dir), reason)
-        from swtwo_tf.datasets import samples as sample_store
-
-        if not samples or not sample_store.available(name):
+        if not samples or spec.sample is None or not spec.sample.available():
             raise error
         warnings.warn(
             SampleDataWarning(
                 f"Using the tiny offline SAMPLE of '{name}' "
-                f"({sample_store.describe(name)}), not the real dataset: results will be far "
+                f"({spec.sample.describe()}), not the real dataset: results will be far "
                 f"from the chapter's stated numbers.\n{error}"
             ),
             stacklevel=2,
         )
-        ds = sample_store.load(name, split, as_supervised=as_supervised)
+        ds = spec.sample.load(split, supervised_keys=spec.supervised_keys,
+                              as_supervised=as_supervised)
     if config.quick_mode() and spec.quick_examples is not None:
         ds = ds.take(spec.quick_examples)
     return ds
@@ -272,10 +234,10 @@ def status(data_dir: str | os.PathLike | None = None) -> list[dict]:
     Reads only metadata files, so it is fast and needs no TensorFlow. Used by
     ``swtwo datasets status`` and chapter 00's environment check.
     """
-    from swtwo_tf.datasets import samples as sample_store
-
     rows = []
     for name, spec in DATASETS.items():
+        if spec.tfds is None:
+            continue
         folder = locate(name, data_dir)
         rows.append({
             "name": name,
@@ -284,8 +246,79 @@ def status(data_dir: str | os.PathLike | None = None) -> list[dict]:
             "folder": str(folder / spec.folder) if folder else None,
             "splits": split_sizes(name, folder) if folder else {},
             "bytes": size_on_disk(name, folder) if folder else 0,
-            "sample": sample_store.describe(name) if sample_store.available(name) else None,
+            "sample": (spec.sample.describe() if spec.sample is not None
+                       and spec.sample.available() else None),
             "download_command": spec.download_command,
             "searched": [str(d) for d in search_dirs(data_dir)],
         })
     return rows
+
+
+def format_status(rows: list[dict]) -> str:
+    """The ``swtwo datasets status`` table of :func:`status` rows (also chapter 00's)."""
+    from swtwo_tf.tables import format_table
+
+    table = []
+    for row in rows:
+        if row["available"]:
+            splits = " / ".join(f"{k} {v:,}" for k, v in row["splits"].items())
+            table.append([row["name"], "ready", splits, _human(row["bytes"]), row["folder"]])
+        else:
+            where = f"get it with: {row['download_command']}"
+            if row["sample"]:
+                where += f"; until then chapters use the offline sample {row['sample']}"
+            table.append([row["name"], "MISSING", "", "", where])
+    searched = ", ".join(rows[0]["searched"]) if rows else ""
+    return format_table(["dataset", "status", "splits", "size", "where"], table,
+                        align="lllrl",
+                        title=f"Datasets (folders searched, in order: {searched})\n")
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def arrays(name: str, split: str, data_dir=None):
+    """``(inputs, labels)`` of one split of ``name`` (as :func:`load` gives it) as NumPy arrays."""
+    import numpy as np
+
+    xs, ys = [], []
+    for x, y in load(name, split, data_dir=data_dir, as_supervised=True).batch(
+            5_000).as_numpy_iterator():
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def split_off_validation(indices, fraction: float, seed: int):
+    """``(validation, train)``: a seeded random ``fraction`` of ``indices`` (an int n means
+    ``range(n)``) and the rest, in shuffled order. Every pipeline carves its validation set so."""
+    import numpy as np
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(indices)
+    n_val = max(1, round(len(order) * fraction))
+    return order[:n_val], order[n_val:]
+
+
+def batched(inputs, labels, batch_size: int, *, shuffle: bool = False, seed: int = 42,
+            preprocess=None):
+    """``(input, label)`` arrays as a cached, batched, prefetched ``tf.data`` pipeline;
+    ``preprocess(x, y)`` is mapped before caching; with ``shuffle`` the examples are
+    reshuffled every epoch from ``seed``, so a run is reproducible."""
+    import tensorflow as tf
+
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    ds = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    if preprocess is not None:
+        ds = ds.map(preprocess, tf.data.AUTOTUNE)
+    ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,29 +1,18 @@
-"""tf.data pipelines of raw IMDB reviews, the text standardisation, and a vectoriser factory.
+"""IMDB reviews: the registry entry and tf.data pipelines of raw reviews (chapter 05).
 
-Used by chapter 05 (text classification), ``benchmarks/text.py`` and ``swtwo predict --text``.
-Pipelines yield raw strings: turning text into numbers is the model's job
-(:mod:`swtwo_tf.models.text` puts a ``TextVectorization`` layer inside each model), so a
-saved model classifies text directly.
+Pipelines yield raw strings: turning text into numbers is the model's job (each chapter 05
+model holds a ``TextVectorization`` layer, see :mod:`swtwo_tf.features.text`), so a saved
+model classifies text directly.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import string
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from swtwo_tf.datasets import core
-
-CLASS_NAMES = ["negative", "positive"]
-#: Punctuation removed by :func:`standardize` (the apostrophe stays: "don't" is one word).
-PUNCTUATION = string.punctuation.replace("'", "")
-
-
-class TextInputError(ValueError):
-    """Text the models cannot classify: empty, blank, or not a string."""
+from swtwo_tf.datasets import core, registry, samples
 
 
 @dataclass
@@ -36,18 +25,10 @@ class TextData:
     train_texts: np.ndarray  # the training reviews as bytes, to adapt vocabularies on
     train_labels: np.ndarray  # their 0/1 labels, in the same order (naive-Bayes weights)
     unlabelled_texts: np.ndarray  # the 50,000 unlabelled reviews (word vectors learn from them)
-    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    class_names: list[str] = field(
+        default_factory=lambda: list(registry.get_spec("imdb_reviews").class_names))
     sizes: dict[str, int] = field(default_factory=dict)
     source: str = "tfds"
-
-
-def _arrays(split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
-    ds = core.load("imdb_reviews", split, data_dir=data_dir, as_supervised=True)
-    texts, labels = [], []
-    for x, y in ds.batch(5_000).as_numpy_iterator():
-        texts.append(x)
-        labels.append(y)
-    return np.concatenate(texts), np.concatenate(labels)
 
 
 def text_datasets(
@@ -66,26 +47,18 @@ def text_datasets(
     holds IMDB's 50,000 unlabelled reviews (the ``unsupervised`` split, other films than the
     test reviews'; empty for the offline sample), from which word vectors can be learned.
     """
-    import tensorflow as tf
-
-    if not 0 < validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    x, y = _arrays("train", data_dir)
-    x_test, y_test = _arrays("test", data_dir)
+    x, y = core.arrays("imdb_reviews", "train", data_dir)
+    x_test, y_test = core.arrays("imdb_reviews", "test", data_dir)
     source = core.source("imdb_reviews", data_dir)
-    unlabelled = (_arrays("unsupervised", data_dir)[0] if source == "tfds"
-                  else np.array([], dtype=object))
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_val = max(1, round(len(x) * validation_fraction))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    unlabelled = (core.arrays("imdb_reviews", "unsupervised", data_dir)[0]
+                  if source == "tfds" else np.array([], dtype=object))
+    val_idx, train_idx = core.split_off_validation(len(x), validation_fraction, seed)
+    n_val = len(val_idx)
 
     def pipeline(texts, labels, shuffle):
-        ds = tf.data.Dataset.from_tensor_slices((texts, labels)).cache()
-        if shuffle:
-            ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return core.batched(texts, labels, batch_size, shuffle=shuffle, seed=seed)
 
     return TextData(
         train=pipeline(x[train_idx], y[train_idx], shuffle=True),
@@ -100,72 +73,21 @@ def text_datasets(
     )
 
 
-def _register(fn):
-    import keras
-
-    return keras.saving.register_keras_serializable(package="swtwo")(fn)
-
-
-@_register
-def standardize(text):
-    """Lower-case, drop the reviews' HTML line breaks (``<br />``) and punctuation.
-
-    Unicode separators and control characters (some reviews hold U+0085 "next line") become
-    spaces too: inside a token they would break the vocabulary file a saved model keeps.
-    A ``tf.Tensor`` of strings in, the same shape out. Registered with Keras, so a saved model
-    that uses it as its ``TextVectorization`` standardisation loads again by name.
-    """
-    import tensorflow as tf
-
-    text = tf.strings.lower(text)
-    text = tf.strings.regex_replace(text, r"<br\s*/?>|[\p{Z}\p{C}]", " ")
-    return tf.strings.regex_replace(text, f"[{re.escape(PUNCTUATION)}]", " ")
+def _pipelines(*, split: str, batch_size: int, seed: int, **options) -> TextData:
+    """The registry's pipeline builder: one split (``documented``), see :func:`text_datasets`."""
+    return text_datasets(batch_size=batch_size, seed=seed, **options)
 
 
-def vectorizer(
-    train_texts,
-    *,
-    max_tokens: int = 20_000,
-    output_mode: str = "int",
-    ngrams: int | None = None,
-    sequence_length: int | None = None,
-    sparse: bool = False,
-    name: str | None = None,
-):
-    """A ``keras.layers.TextVectorization`` using :func:`standardize`, adapted on ``train_texts``.
-
-    ``output_mode="int"`` gives token ids (padded/cut to ``sequence_length``) for the RNN and
-    the Transformer; ``"tf_idf"`` with ``ngrams=2`` gives the bag-of-n-grams vector, and
-    ``"multi_hot"`` with ``sparse=True`` a ``tf.SparseTensor`` of which n-grams occur, cheap
-    even for a vocabulary of hundreds of thousands (``nb_ngrams``). Pass the
-    training texts only (``TextData.train_texts``): a vocabulary that has seen test reviews
-    leaks information about them.
-    """
-    import keras
-    import tensorflow as tf
-
-    if len(train_texts) == 0:
-        raise ValueError("train_texts is empty: the vocabulary needs training text to adapt on")
-    layer = keras.layers.TextVectorization(
-        max_tokens=max_tokens, standardize=standardize, output_mode=output_mode, ngrams=ngrams,
-        output_sequence_length=sequence_length, sparse=sparse, name=name)
-    layer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1_000))
-    return layer
-
-
-def check_sentences(sentences) -> list[str]:
-    """Validate text to classify: a string or a list of non-blank strings (chapter 05, CLI).
-
-    Returns the list; raises :class:`TextInputError` saying which entry is wrong.
-    """
-    if isinstance(sentences, str):
-        sentences = [sentences]
-    if not isinstance(sentences, list | tuple) or not sentences:
-        raise TextInputError(
-            f"expected a string or a non-empty list of strings, got {type(sentences).__name__}")
-    for i, text in enumerate(sentences):
-        if not isinstance(text, str):
-            raise TextInputError(f"text #{i} is a {type(text).__name__}, expected a string")
-        if not text.strip():
-            raise TextInputError(f"text #{i} is empty: there is nothing to classify")
-    return list(sentences)
+registry.register(registry.DatasetSpec(
+    "imdb_reviews", "IMDB movie reviews (binary sentiment)", "text",
+    class_names=("negative", "positive"), pipelines=_pipelines, default_model="nb_ngrams",
+    tfds=registry.TfdsSource("imdb_reviews/plain_text", "1.0.0", "ai.stanford.edu"),
+    features={"label": ((), "int64"), "text": ((), "string")},
+    supervised_keys=("text", "label"), splits=("train", "test", "unsupervised"),
+    sizes={"train": 25_000, "test": 25_000, "unsupervised": 50_000}, quick_examples=5_000,
+    sample=samples.TextLines("imdb_reviews.jsonl"), licence="research use (Maas et al. 2011)",
+    floors={"bag_of_ngrams": (0.88, 0.75, 0.6), "rnn_classifier": (0.88, 0.65, 0.55),
+            "transformer_classifier": (0.88, 0.65, 0.55), "nb_ngrams": (0.905, 0.85, 0.6),
+            "ensemble": (0.88, 0.7, 0.55),
+            # chapter 06: the bag of n-grams after TFLite conversion
+            "bag_of_ngrams_tflite": (0.87, 0.7, 0.5)}))

@@ -1,27 +1,109 @@
-"""Word vectors learned from unlabelled reviews, to start a text model's embedding (chapter 05).
+"""Text into numbers for the chapter 05 models: standardisation, vectorisers, word vectors.
 
-A labelled review teaches a network what its words say about sentiment; 50,000 unlabelled
-IMDB reviews can still teach which words are used alike ("superb" near "excellent", "dull"
-near "boring"). :func:`word_vectors` learns that with word2vec (skip-gram, gensim), reading
-the reviews through the same :func:`~swtwo_tf.datasets.text.standardize` as the models, and
-:func:`embedding_matrix` lays the vectors out in a model vocabulary's order, so an
-``Embedding`` layer starts from them instead of from random numbers
-(``rnn_classifier`` and ``transformer_classifier`` in :mod:`swtwo_tf.models.text`).
+- :func:`standardize` and :func:`vectorizer`: the ``TextVectorization`` every text model
+  keeps inside itself, so a saved model takes raw strings (:mod:`swtwo_tf.models.text`);
+  :func:`check_sentences` checks text a user gives to classify.
+- Word vectors learned from unlabelled reviews, to start a text model's embedding. A
+  labelled review teaches a network what its words say about sentiment; unlabelled reviews
+  can still teach which words are used alike ("superb" near "excellent", "dull" near
+  "boring"). :func:`word_vectors` learns that with word2vec (skip-gram, gensim), reading the
+  reviews through the same :func:`standardize` as the models, and :func:`embedding_matrix`
+  lays the vectors out in a model vocabulary's order, so an ``Embedding`` layer starts from
+  them instead of from random numbers (``rnn_classifier`` and ``transformer_classifier``).
 """
 
 from __future__ import annotations
 
+import re
+import string
 import time
 import zlib
 
 import numpy as np
 
+#: Punctuation removed by :func:`standardize` (the apostrophe stays: "don't" is one word).
+PUNCTUATION = string.punctuation.replace("'", "")
+
+
+class TextInputError(ValueError):
+    """Text the models cannot classify: empty, blank, or not a string."""
+
+
+def _register(fn):
+    import keras
+
+    return keras.saving.register_keras_serializable(package="swtwo")(fn)
+
+
+@_register
+def standardize(text):
+    """Lower-case, drop the reviews' HTML line breaks (``<br />``) and punctuation.
+
+    Unicode separators and control characters (some reviews hold U+0085 "next line") become
+    spaces too: inside a token they would break the vocabulary file a saved model keeps.
+    A ``tf.Tensor`` of strings in, the same shape out. Registered with Keras as
+    ``swtwo>standardize``, so a saved model that uses it as its ``TextVectorization``
+    standardisation loads again by name.
+    """
+    import tensorflow as tf
+
+    text = tf.strings.lower(text)
+    text = tf.strings.regex_replace(text, r"<br\s*/?>|[\p{Z}\p{C}]", " ")
+    return tf.strings.regex_replace(text, f"[{re.escape(PUNCTUATION)}]", " ")
+
+
+def vectorizer(
+    train_texts,
+    *,
+    max_tokens: int = 20_000,
+    output_mode: str = "int",
+    ngrams: int | None = None,
+    sequence_length: int | None = None,
+    sparse: bool = False,
+    name: str | None = None,
+):
+    """A ``keras.layers.TextVectorization`` using :func:`standardize`, adapted on ``train_texts``.
+
+    ``output_mode="int"`` gives token ids (padded/cut to ``sequence_length``) for the RNN and
+    the Transformer; ``"tf_idf"`` with ``ngrams=2`` gives the bag-of-n-grams vector, and
+    ``"multi_hot"`` with ``sparse=True`` a ``tf.SparseTensor`` of which n-grams occur, cheap
+    even for a vocabulary of hundreds of thousands (``nb_ngrams``). Pass the
+    training texts only (``TextData.train_texts``): a vocabulary that has seen test reviews
+    leaks information about them.
+    """
+    import keras
+    import tensorflow as tf
+
+    if len(train_texts) == 0:
+        raise ValueError("train_texts is empty: the vocabulary needs training text to adapt on")
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens, standardize=standardize, output_mode=output_mode, ngrams=ngrams,
+        output_sequence_length=sequence_length, sparse=sparse, name=name)
+    layer.adapt(tf.data.Dataset.from_tensor_slices(train_texts).batch(1_000))
+    return layer
+
+
+def check_sentences(sentences) -> list[str]:
+    """Validate text to classify: a string or a list of non-blank strings (chapter 05, CLI).
+
+    Returns the list; raises :class:`TextInputError` saying which entry is wrong.
+    """
+    if isinstance(sentences, str):
+        sentences = [sentences]
+    if not isinstance(sentences, list | tuple) or not sentences:
+        raise TextInputError(
+            f"expected a string or a non-empty list of strings, got {type(sentences).__name__}")
+    for i, text in enumerate(sentences):
+        if not isinstance(text, str):
+            raise TextInputError(f"text #{i} is a {type(text).__name__}, expected a string")
+        if not text.strip():
+            raise TextInputError(f"text #{i} is empty: there is nothing to classify")
+    return list(sentences)
+
 
 def tokens(texts, *, batch_size: int = 5_000) -> list[list[str]]:
     """Each text standardised like the models' vectorisers, then split into words."""
     import tensorflow as tf
-
-    from swtwo_tf.datasets.text import standardize
 
     words = []
     for start in range(0, len(texts), batch_size):
@@ -44,8 +126,7 @@ def word_vectors(texts, *, dim: int = 64, window: int = 5, min_count: int = 3,
     ``TextData.unlabelled_texts``; never test reviews. Returns gensim ``KeyedVectors``
     (``vectors["great"]`` is a ``dim``-vector, ``vectors.most_similar("great")`` its
     neighbours). With ``workers=1`` two runs with the same ``seed`` give identical vectors;
-    more threads are faster but interleave their updates differently each run. Takes about
-    2 minutes for 72,500 reviews on 2 CPU cores.
+    more threads are faster but interleave their updates differently each run.
     """
     from gensim.models import Word2Vec
 
@@ -77,10 +158,9 @@ def embedding_matrix(vocabulary: list[str], vectors, initial: np.ndarray) -> tup
 
     ``vocabulary`` is a ``TextVectorization`` vocabulary (row 0 padding and row 1 ``[UNK]``
     keep their starting values); ``vectors`` maps words to vectors (gensim ``KeyedVectors``
-    or a dict). The vectors keep their own size, about 8 times a Keras embedding's random
-    start: scaled down to the random start's spread, the RNN learned faster in its first 40
-    steps but ended 2 points lower (87.36 % against 89.46 % in ``benchmarks/text.py``), since
-    training then overwrites them sooner. Returns the matrix and how many words got a vector.
+    or a dict). The vectors keep their own size, larger than a Keras embedding's random start:
+    scaled down to the random start's spread, training would overwrite what they know
+    sooner. Returns the matrix and how many words got a vector.
     """
     matrix = np.array(initial, dtype="float32", copy=True)
     if matrix.ndim != 2 or matrix.shape[0] < len(vocabulary):

@@ -1,57 +1,18 @@
 """Model builders; each returns an uncompiled ``keras.Model``.
 
-``vision`` (chapters 01-02), ``speech`` (chapter 04), ``text`` (chapter 05). Each module's
-``RECIPES`` say how its builders are trained for the README's results table
-(:func:`recipe_for` finds one); :func:`swtwo_tf.training.train_recipe` runs one.
+``vision`` (chapters 01-02), ``speech`` (chapter 04), ``text`` (chapter 05); ``recipes``: how
+each builder is trained on a dataset, one registry of them (:func:`recipe_for` finds one;
+:func:`swtwo_tf.training.train_recipe` runs one). :func:`ensemble` averages trained models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import keras
 
+from swtwo_tf.models import speech, text, vision  # noqa: F401  (each registers its recipes)
+from swtwo_tf.models.recipes import RECIPES, Recipe, models_for, recipe_for
 
-@dataclass(frozen=True)
-class Recipe:
-    """How a builder is trained for a dataset: the numbers benchmarks/ and the chapters share.
-
-    ``schedule="cosine"``: linear warm-up over the first 10 % of steps to ``learning_rate``,
-    then cosine decay to 0 (:func:`swtwo_tf.training.compile_classifier`).
-    ``early_stopping``: patience in epochs on validation accuracy, restoring the best epoch.
-    ``quick_steps``: the step budget in quick mode, for recipes whose steps are slow
-    (default: :data:`swtwo_tf.config.QUICK_STEP_BUDGET`).
-    """
-
-    builder: Callable[..., keras.Model]
-    batch_size: int
-    epochs: int
-    learning_rate: float = 1e-3
-    schedule: str | None = None
-    early_stopping: int | None = None
-    quick_steps: int | None = None
-    kwargs: dict = field(default_factory=dict)
-
-    def build(self, *args, **overrides) -> keras.Model:
-        """The uncompiled model; ``args`` go first (text builders take the training texts),
-        ``overrides`` replace or add to the recipe's keyword arguments."""
-        return self.builder(*args, **{**self.kwargs, **overrides})
-
-
-def recipe_for(dataset: str, model_name: str) -> Recipe:
-    """The recipe of ``model_name`` on ``dataset`` from its module's ``RECIPES``.
-
-    ``vision`` for mnist and fashion_mnist, ``speech`` for spoken_digit, ``text`` for
-    imdb_reviews. An unknown pair raises ``ValueError`` listing the known ones.
-    """
-    from swtwo_tf.models import speech, text, vision
-
-    recipes = {**vision.RECIPES, **speech.RECIPES, **text.RECIPES}
-    if (dataset, model_name) not in recipes:
-        known = ", ".join(f"{d}/{m}" for d, m in recipes)
-        raise ValueError(f"no recipe for {dataset}/{model_name}; known: {known}")
-    return recipes[(dataset, model_name)]
+__all__ = ["RECIPES", "Recipe", "ensemble", "models_for", "recipe_for"]
 
 
 def ensemble(models: list[keras.Model], name: str = "ensemble") -> keras.Model:

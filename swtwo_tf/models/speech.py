@@ -5,7 +5,6 @@ and returns 10 digit probabilities; features and augmentation are layers inside 
   order by bidirectional GRUs (a CRNN), the chapter's main model.
 - :func:`cnn_classifier`: the TensorFlow "simple audio" tutorial's spectrogram CNN, the
   baseline.
-- :func:`classify_files`: your own WAV files through a trained model.
 - ``RECIPES``: how ``benchmarks/speech.py`` and the chapter train them.
 """
 
@@ -15,8 +14,8 @@ import keras
 from keras import layers
 
 from swtwo_tf.datasets.speech import LENGTH
-from swtwo_tf.features import audio
-from swtwo_tf.models import Recipe
+from swtwo_tf.layers import audio
+from swtwo_tf.models.recipes import Recipe, register
 
 
 def _front_end(augment: bool, seed: int | None, *, speed: float = 0.0,
@@ -52,10 +51,8 @@ def rnn_classifier(*, units: int = 64, conv_filters: int = 16, augment: bool = T
       max-pooled over frequency (40 -> 5 bands) and the last also over time (48 frames).
       A 3x3 kernel slides along the frequency axis too, so a formant pattern is recognised
       a few bands higher or lower: another vocal tract, the main difference between voices.
-      The MFCC + Conv1D front end this replaced treated each coefficient as its own channel;
-      it scored 97.6 % against 98.8 % on the documented split, and with one speaker held out
-      79.6 % against 93.2 % on jackson but 85.6 % against 75.4 % on yweweler: the held-out
-      mean moved only from 82.5 to 83.2 % (``benchmarks/speech.py``, README);
+      A 1-D convolution over MFCCs cannot do that: it treats each coefficient as a channel
+      of its own;
     - BiGRU(``units``, whole sequence) -> BiGRU(``units``, final states) -> dropout -> softmax.
 
     ``conv_filters=0`` drops the convolutions: the GRUs then read the 40 bands directly.
@@ -95,40 +92,6 @@ def cnn_classifier(*, augment: bool = False, seed: int | None = 42,
     return keras.Model(inputs, outputs, name=name)
 
 
-def classify_files(model: keras.Model, paths, *, top_k: int = 3) -> list[dict]:
-    """Your own WAV files through a trained model (chapter 04, ``swtwo predict``).
-
-    Each file is read with :func:`speech.load_wav` (mono, 8 kHz, silence trimmed), then padded
-    or cut to the model's one second. Returns one dict per file: ``file``, ``label`` (the
-    digit), ``probability`` and ``top`` (the ``top_k`` ``(digit, probability)`` pairs).
-    Raises :class:`speech.AudioFileError` naming a file that cannot be used.
-    """
-    import numpy as np
-
-    from swtwo_tf.datasets import speech
-
-    paths = [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__") else paths
-    if not paths:
-        raise ValueError("no files given: pass one or more WAV paths")
-    waves = []
-    for path in paths:
-        wave = speech.load_wav(path)
-        if len(wave) > LENGTH:
-            raise speech.AudioFileError(
-                f"{path}: {len(wave) / speech.SAMPLE_RATE:.2f} s of speech after trimming "
-                f"silence; the model hears at most {LENGTH / speech.SAMPLE_RATE:g} s")
-        waves.append(speech.fix_length(wave))
-    probabilities = np.asarray(model(np.stack(waves), training=False))
-    rows = []
-    for path, p in zip(paths, probabilities, strict=True):
-        order = np.argsort(-p)[:top_k]
-        rows.append({"file": str(path), "label": speech.CLASS_NAMES[order[0]],
-                     "probability": float(p[order[0]]),
-                     "top": [(speech.CLASS_NAMES[i], float(p[i])) for i in order]})
-    return rows
-
-
-
 #: How each builder is trained for the README's table (``benchmarks/speech.py``, chapter 04).
 #: The CNN keeps the simple_audio tutorial's recipe: no augmentation.
 RECIPES = {
@@ -139,3 +102,4 @@ RECIPES = {
         cnn_classifier, batch_size=32, epochs=30, learning_rate=2e-3, schedule="cosine",
         quick_steps=120),
 }
+register(RECIPES)

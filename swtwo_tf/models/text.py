@@ -22,8 +22,14 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from swtwo_tf.datasets.text import vectorizer
-from swtwo_tf.models import Recipe
+from swtwo_tf.features.text import vectorizer
+from swtwo_tf.layers.text import (
+    MaskedGlobalMaxPooling1D,
+    NaiveBayesLogits,
+    TokenAndPositionEmbedding,
+    TransformerBlock,
+)
+from swtwo_tf.models.recipes import Recipe, register
 
 CELLS = {"gru": layers.GRU, "lstm": layers.LSTM}
 
@@ -41,10 +47,7 @@ def _head(x, dropout: float, hidden: int | None = None):
 
 
 def bag_of_ngrams(
-    train_texts,
-    train_labels=None,
-    unlabelled_texts=None,
-    *,
+    train_texts, train_labels=None, unlabelled_texts=None, *,
     max_tokens: int = 50_000,
     ngrams: int = 2,
     hidden: int | None = None,
@@ -128,62 +131,18 @@ def naive_bayes_ratios(vectorize, texts, labels, *, smoothing: float = 1.0,
     return (log_p[1] - log_p[0]).astype("float32")
 
 
-@keras.saving.register_keras_serializable(package="swtwo")
-class NaiveBayesLogits(layers.Layer):
-    """Two class logits from binary n-gram features, each weighted by its naive-Bayes ratio.
-
-    ``logits = x @ (scale * ratios[:, None] * (prior * [-1/2, +1/2] + kernel)) + bias``.
-    ``ratios`` (fixed, :func:`naive_bayes_ratios`) are set once from the training counts;
-    ``kernel`` and ``bias`` start at zero and are trained. At the start the model is naive
-    Bayes; training then corrects the n-grams naive Bayes over- or under-trusts (Wang & Manning
-    2012, "Baselines and bigrams", whose NBSVM this follows with a logistic loss). Accepts a
-    ``tf.SparseTensor`` (a multi-hot ``TextVectorization`` with ``sparse=True``) or a dense one.
-    """
-
-    def __init__(self, vocabulary_size: int, prior: float = 0.4, scale: float = 0.1, **kwargs):
-        super().__init__(**kwargs)
-        self.vocabulary_size, self.prior, self.scale = int(vocabulary_size), prior, scale
-
-    def build(self, input_shape):
-        self.ratios = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros",
-                                      trainable=False, name="ratios")
-        self.kernel = self.add_weight(shape=(self.vocabulary_size, 2), initializer="zeros",
-                                      name="kernel")
-        self.bias = self.add_weight(shape=(2,), initializer="zeros", name="bias")
-
-    def effective_kernel(self):
-        """The (vocabulary, 2) weights the features are multiplied by."""
-        direction = ops.convert_to_tensor([[-0.5, 0.5]]) * self.prior
-        return self.scale * ops.expand_dims(self.ratios, 1) * (direction + self.kernel)
-
-    def call(self, x):
-        return ops.matmul(x, self.effective_kernel()) + self.bias
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2)
-
-    def get_config(self):
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
-                "prior": self.prior, "scale": self.scale}
-
-
 def nb_ngrams(
-    train_texts,
-    train_labels=None,
-    unlabelled_texts=None,
-    *,
-    max_tokens: int = 400_000,
-    ngrams: int = 2,
-    prior: float = 0.4,
-    scale: float = 0.1,
+    train_texts, train_labels=None, unlabelled_texts=None, *,
+    max_tokens: int = 400_000, ngrams: int = 2, prior: float = 0.4, scale: float = 0.1,
     name: str = "nb_ngrams",
 ) -> keras.Model:
     """Which of ``max_tokens`` uni- and bigrams occur -> naive-Bayes-weighted logits -> softmax.
 
     Unlike :func:`bag_of_ngrams` it keeps a far larger vocabulary (a sparse multi-hot vector:
     only the n-grams a review contains cost anything) and starts from what counting alone says
-    each n-gram is worth (:class:`NaiveBayesLogits`), so a few epochs of training reach more
-    than 91 % on IMDB. ``train_labels`` (0/1, one per text) are required: the counts need them.
+    each n-gram is worth (:class:`~swtwo_tf.layers.text.NaiveBayesLogits`), so a few epochs
+    of training suffice. ``train_labels`` (0/1, one per text) are required: the counts need
+    them.
     """
     if train_labels is None:
         raise ValueError("nb_ngrams needs train_labels (0/1, one per training text): its "
@@ -197,20 +156,6 @@ def nb_ngrams(
     weigh.ratios.assign(ratios)
     outputs = layers.Activation("softmax", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=name)
-
-
-def classify(model: keras.Model, sentences, class_names=("negative", "positive")) -> list[dict]:
-    """Classify your own text with any chapter-05 model: one dict per sentence.
-
-    Each dict holds ``text``, ``label`` and ``probability`` of that label. Empty or non-string
-    input raises ``TextInputError`` naming the entry (see ``datasets.text.check_sentences``).
-    """
-    from swtwo_tf.datasets.text import check_sentences
-
-    sentences = check_sentences(sentences)
-    probs = model.predict(ops.convert_to_tensor(sentences), verbose=0)
-    return [{"text": text, "label": class_names[int(p.argmax())],
-             "probability": float(p.max())} for text, p in zip(sentences, probs, strict=True)]
 
 
 def _start_from_word_vectors(embedding, vectorize, train_texts, unlabelled_texts, word_vectors):
@@ -231,31 +176,17 @@ def _start_from_word_vectors(embedding, vectorize, train_texts, unlabelled_texts
     embedding.embeddings.assign(matrix)
 
 
-@keras.saving.register_keras_serializable(package="swtwo")
-class MaskedGlobalMaxPooling1D(layers.Layer):
-    """Maximum over time of each feature, over real tokens only (padding is masked out)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
-    def call(self, x, mask=None):
-        if mask is not None:
-            x = ops.where(ops.expand_dims(mask, -1), x, ops.full_like(x, -1e9))
-        return ops.max(x, axis=1)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
+def _token_ids(train_texts, max_tokens: int, sequence_length: int):
+    """``(inputs, vectorize, ids)``: the string input, a ``token_ids`` vectoriser adapted on
+    ``train_texts`` and the ids it gives the input, where the RNN and the Transformer start."""
+    vectorize = vectorizer(train_texts, max_tokens=max_tokens, sequence_length=sequence_length,
+                           name="token_ids")
+    inputs = _text_input()
+    return inputs, vectorize, vectorize(inputs)
 
 
 def rnn_classifier(
-    train_texts,
-    train_labels=None,
-    unlabelled_texts=None,
-    *,
+    train_texts, train_labels=None, unlabelled_texts=None, *,
     max_tokens: int = 20_000,
     sequence_length: int = 400,
     embedding_dim: int = 64,
@@ -272,20 +203,19 @@ def rnn_classifier(
     of ``units`` numbers per direction (the bidirectional version also reads backwards). Its
     output at every token is max-pooled over the review, so a strong phrase anywhere counts,
     not only what the state remembers at the end. Dropout on the embeddings and before the
-    output fights the overfitting that 1.3 M weights on 22,500 reviews invite.
+    output fights the overfitting that a large embedding trained on a few thousand reviews
+    invites.
 
     The embedding starts from pretrained word vectors when you pass ``word_vectors`` (from
     :func:`swtwo_tf.features.text.word_vectors`, ``embedding_dim`` numbers each) or
-    ``unlabelled_texts`` (word2vec is then trained on them and the training texts; about
-    2 minutes for IMDB's 50,000 unlabelled reviews); otherwise from random numbers.
+    ``unlabelled_texts`` (word2vec is then trained on them and the training texts);
+    otherwise from random numbers.
     """
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-    vectorize = vectorizer(train_texts, max_tokens=max_tokens, sequence_length=sequence_length,
-                           name="token_ids")
-    inputs = _text_input()
+    inputs, vectorize, ids = _token_ids(train_texts, max_tokens, sequence_length)
     embed = layers.Embedding(max_tokens, embedding_dim, mask_zero=True, name="word_embedding")
-    x = embed(vectorize(inputs))
+    x = embed(ids)
     if dropout:
         x = layers.Dropout(dropout)(x)
     recurrent = CELLS[cell](units, return_sequences=True)
@@ -296,61 +226,6 @@ def rnn_classifier(
     return model
 
 
-@keras.saving.register_keras_serializable(package="swtwo")
-class TokenAndPositionEmbedding(layers.Layer):
-    """Sum of a learned token embedding and a learned embedding of each position."""
-
-    def __init__(self, max_tokens: int, sequence_length: int, dim: int, **kwargs):
-        super().__init__(**kwargs)
-        self.max_tokens, self.sequence_length, self.dim = max_tokens, sequence_length, dim
-        self.tokens = layers.Embedding(max_tokens, dim)
-        self.positions = layers.Embedding(sequence_length, dim)
-
-    def call(self, ids):
-        positions = ops.arange(ops.shape(ids)[-1])
-        return self.tokens(ids) + self.positions(positions)
-
-    def get_config(self):
-        return {**super().get_config(), "max_tokens": self.max_tokens,
-                "sequence_length": self.sequence_length, "dim": self.dim}
-
-
-@keras.saving.register_keras_serializable(package="swtwo")
-class TransformerBlock(layers.Layer):
-    """One Transformer encoder block: self-attention and a feed-forward net, each wrapped in
-    dropout, a residual connection and layer normalisation ("Attention is all you need").
-
-    ``padding`` is a (batch, length) boolean tensor, True at real tokens: no position attends
-    to padding.
-    """
-
-    def __init__(self, dim: int, heads: int, feed_forward: int, dropout: float = 0.1,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.dim, self.heads, self.feed_forward, self.rate = dim, heads, feed_forward, dropout
-        self.attention = layers.MultiHeadAttention(heads, key_dim=dim // heads)
-        self.ffn = keras.Sequential([layers.Dense(feed_forward, activation="relu"),
-                                     layers.Dense(dim)])
-        self.norm1, self.norm2 = layers.LayerNormalization(), layers.LayerNormalization()
-        self.drop1, self.drop2 = layers.Dropout(dropout), layers.Dropout(dropout)
-
-    def attention_scores(self, x, padding):
-        """The attention weights, (batch, heads, query, key), for a look inside (chapter 05)."""
-        mask = ops.expand_dims(padding, 1)
-        _, scores = self.attention(x, x, attention_mask=mask, return_attention_scores=True)
-        return scores
-
-    def call(self, x, padding, training=None):
-        mask = ops.expand_dims(padding, 1)  # (batch, 1, key): every query sees real keys only
-        attended = self.attention(x, x, attention_mask=mask, training=training)
-        x = self.norm1(x + self.drop1(attended, training=training))
-        return self.norm2(x + self.drop2(self.ffn(x), training=training))
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "heads": self.heads,
-                "feed_forward": self.feed_forward, "dropout": self.rate}
-
-
 def _padding_mask(ids):
     """True at real tokens. The first position always counts, so a text with no known token
     (say "!!!") still has something to attend to and average, instead of dividing by zero."""
@@ -359,16 +234,9 @@ def _padding_mask(ids):
 
 
 def transformer_classifier(
-    train_texts,
-    train_labels=None,
-    unlabelled_texts=None,
-    *,
-    max_tokens: int = 20_000,
-    sequence_length: int = 400,
-    dim: int = 64,
-    heads: int = 2,
-    feed_forward: int = 128,
-    blocks: int = 1,
+    train_texts, train_labels=None, unlabelled_texts=None, *,
+    max_tokens: int = 20_000, sequence_length: int = 400,
+    dim: int = 64, heads: int = 2, feed_forward: int = 128, blocks: int = 1,
     dropout: float = 0.25,
     word_vectors=None,
     name: str = "transformer_classifier",
@@ -381,10 +249,7 @@ def transformer_classifier(
     """
     if dim % heads:
         raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
-    vectorize = vectorizer(train_texts, max_tokens=max_tokens, sequence_length=sequence_length,
-                           name="token_ids")
-    inputs = _text_input()
-    ids = vectorize(inputs)
+    inputs, vectorize, ids = _token_ids(train_texts, max_tokens, sequence_length)
     padding = _padding_mask(ids)
     embed = TokenAndPositionEmbedding(max_tokens, sequence_length, dim, name="embedding")
     x = embed(ids)
@@ -423,18 +288,27 @@ def attention_map(model: keras.Model, text: str, block: int = 0):
     return tokens, scores[:n, :n]
 
 
-#: (dataset, model) -> the recipe behind the README's results table (benchmarks/text.py).
-#: ``quick_steps`` keeps quick mode short for the slow recurrent and attention steps
-#: (0.2-0.4 s per batch on 2 cores, against 0.03-0.1 s for the bag of n-grams); 80 steps let
-#: the word-vector-started RNN and Transformer pass 70 % (40 left the RNN at 54 %).
+def reviews(data) -> tuple:
+    """What every text builder takes from ``datasets.pipelines("imdb_reviews")``: the
+    training texts, their labels and the unlabelled texts (``Recipe.from_data``)."""
+    return data.train_texts, data.train_labels, data.unlabelled_texts
+
+
+#: (dataset, model) -> the recipe behind the results table (``benchmarks/text.py``).
+#: ``quick_steps`` keeps quick mode short for the slow recurrent and attention steps; 80 are
+#: the fewest that let the word-vector-started RNN and Transformer learn.
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("imdb_reviews", "bag_of_ngrams"): Recipe(bag_of_ngrams, batch_size=128, epochs=8,
-                                              early_stopping=2, quick_steps=80),
+                                              early_stopping=2, quick_steps=80,
+                                              from_data=reviews),
     ("imdb_reviews", "rnn_classifier"): Recipe(rnn_classifier, batch_size=128, epochs=5,
-                                               early_stopping=2, quick_steps=80),
+                                               early_stopping=2, quick_steps=80,
+                                               from_data=reviews),
     ("imdb_reviews", "transformer_classifier"): Recipe(
         transformer_classifier, batch_size=64, epochs=4, learning_rate=5e-4, early_stopping=2,
-        quick_steps=80),
+        quick_steps=80, from_data=reviews),
     ("imdb_reviews", "nb_ngrams"): Recipe(nb_ngrams, batch_size=128, epochs=10,
-                                          learning_rate=3e-3, early_stopping=2, quick_steps=80),
+                                          learning_rate=3e-3, early_stopping=2, quick_steps=80,
+                                          from_data=reviews),
 }
+register(RECIPES)

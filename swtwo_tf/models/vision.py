@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from swtwo_tf.models import Recipe
+from swtwo_tf.models.recipes import Recipe, register
 
 INPUT_SHAPE = (28, 28, 1)
 AUGMENTATIONS = ("digits", "clothes", None)
@@ -138,29 +138,26 @@ def convnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-#: (dataset, model) -> the recipe behind the README's results table.
+#: (dataset, model) -> the recipe behind the results table (``benchmarks/images.py``); how
+#: each was chosen is recorded beside the table in the README.
 RECIPES: dict[tuple[str, str], Recipe] = {
     # The seed document: Adam 1e-3, batch 64, 10 epochs.
     ("mnist", "seed_cnn"): Recipe(seed_cnn, batch_size=64, epochs=10),
     # The Keras example: Adam (1e-3), batch 128, 15 epochs.
     ("mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
     ("fashion_mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),
-    # The kit's CNN, sized for the CPU budget of the chapters' targets: one convolution in the
-    # first block and none of its batch norm (the 28x28 maps make both cost the most), two in
-    # the others, 8 epochs. Seeds 42/43/44 gave 99.58/99.42/99.45 % in 95-131 s; two
-    # convolutions in the first block gave 99.57/99.44 % in 135-141 s (README).
+    # The kit's CNN, sized for a 2-core CPU: one convolution in the first block and none of its
+    # batch norm (the 28x28 maps make both cost the most), two in the others.
     ("mnist", "convnet"): Recipe(convnet, batch_size=256, epochs=8, learning_rate=3e-3,
                                  schedule="cosine",
                                  kwargs={"augment": "digits", "convs_per_block": (1, 2, 2),
                                          "dropout": 0.1, "stem_batch_norm": False}),
-    # Fashion-MNIST needs more filters and two convolutions per block (a small VGG), and
-    # sixteen epochs: MNIST's one first-block convolution gave 93.26 %, no first-block batch
-    # norm with 14 epochs 93.38 %, both under the 93.5 % target (README). Quick mode gives it
-    # 100 steps (5 short epochs): with 48 it scored 23 %, with 100 83 %.
+    # Fashion-MNIST needs more filters and two convolutions per block (a small VGG), and more
+    # epochs; quick mode gives it 100 steps, the fewest that learn clothes at all.
     ("fashion_mnist", "convnet"): Recipe(
         convnet, batch_size=256, epochs=16, learning_rate=3e-3, schedule="cosine",
         kwargs={"augment": "clothes", "filters": (32, 64, 128), "convs_per_block": 2,
                 "dropout": 0.1},
         quick_steps=100),
 }
-
+register(RECIPES)

@@ -1,0 +1,18 @@
+"""The one place of the kit's custom Keras layers.
+
+- :mod:`swtwo_tf.layers.audio` (chapters 03-04, 06): the speech models' feature front end,
+  ``LogMelSpectrogram``, ``MFCC``, ``UtteranceNormalization``, and their training-only
+  augmentation, ``AddNoise``, ``TimeShift``, ``SpeedPerturb``, ``SpecAugment``.
+- :mod:`swtwo_tf.layers.text` (chapter 05): ``NaiveBayesLogits``, ``MaskedGlobalMaxPooling1D``,
+  ``TokenAndPositionEmbedding``, ``TransformerBlock``.
+
+Every layer is registered with ``keras.saving.register_keras_serializable(package="swtwo")``
+under its class name (``"swtwo>LogMelSpectrogram"``, ...), so a ``.keras`` file that uses one
+loads by that name once the layer's module is imported; importing this package imports both.
+Each layer checks its constructor arguments (a ``ValueError`` names the one that is wrong),
+and its ``get_config`` holds all of them, so ``from_config(get_config())`` rebuilds it.
+"""
+
+from swtwo_tf.layers import audio, text
+
+__all__ = ["audio", "text"]

@@ -1,0 +1,192 @@
+"""Every custom Keras layer of the kit (``swtwo_tf.layers``): configs that rebuild the layer,
+output shapes Keras can know before a call, and constructor arguments that are checked."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from swtwo_tf.features import text as text_features
+from swtwo_tf.layers import audio, text
+
+RNG = np.random.default_rng(0)
+
+
+def _waves(samples=8_000, batch=2):
+    """Noise bursts inside exact-zero padding, as the recordings are."""
+    waves = np.zeros((batch, samples), np.float32)
+    waves[:, samples // 10:samples // 2] = RNG.standard_normal(
+        (batch, samples // 2 - samples // 10)) * 0.2
+    return waves
+
+
+def _floats(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+#: layer class -> (constructor arguments, none left at its default; call inputs; call options)
+CASES = {
+    audio.LogMelSpectrogram: (
+        {"sample_rate": 16_000, "frame_length": 400, "frame_step": 160, "num_mel_bins": 32,
+         "fmin": 50.0, "fmax": 7_000.0, "floor": 1e-5, "spectrum": "matrix"},
+        (_waves(16_000),), {}),
+    audio.MFCC: ({"num_coefficients": 20}, (_floats(2, 50, 32),), {}),
+    audio.UtteranceNormalization: (
+        {"frame_length": 200, "frame_step": 100}, (_floats(2, 79, 8), _waves()), {}),
+    audio.AddNoise: ({"min_snr_db": 5.0, "max_snr_db": 15.0, "seed": 3}, (_waves(),), {}),
+    audio.TimeShift: ({"max_shift": 100, "seed": 3}, (_waves(),), {}),
+    audio.SpeedPerturb: ({"min_rate": 0.8, "max_rate": 1.25, "seed": 3}, (_waves(),), {}),
+    audio.SpecAugment: ({"time_masks": 3, "time_width": 4, "freq_masks": 1, "freq_width": 2,
+                         "seed": 3}, (_floats(2, 97, 40),), {}),
+    text.NaiveBayesLogits: ({"vocabulary_size": 6, "prior": 0.7, "scale": 0.3},
+                            ((RNG.random((3, 6)) < 0.5).astype(np.float32),), {}),
+    text.MaskedGlobalMaxPooling1D: ({}, (_floats(2, 5, 3),),
+                                    {"mask": np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 0]], bool)}),
+    text.TokenAndPositionEmbedding: ({"max_tokens": 30, "sequence_length": 10, "dim": 6},
+                                     (RNG.integers(0, 30, (2, 7)).astype(np.int32),), {}),
+    text.TransformerBlock: (
+        {"dim": 8, "heads": 4, "feed_forward": 12, "dropout": 0.2},
+        (_floats(2, 5, 8), np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)), {}),
+}
+AUGMENTATION = [audio.AddNoise, audio.TimeShift, audio.SpeedPerturb, audio.SpecAugment]
+all_layers = pytest.mark.parametrize("cls", list(CASES), ids=lambda cls: cls.__name__)
+
+
+def _make(cls):
+    arguments, inputs, options = CASES[cls]
+    return cls(**arguments), inputs, options
+
+
+def _randomise(layer):
+    """Random weights, so that outputs depend on every weight (zeros would hide a lost one)."""
+    layer.set_weights([RNG.standard_normal(w.shape).astype(w.dtype) * 0.5
+                       for w in layer.get_weights()])
+
+
+@all_layers
+def test_the_cases_set_every_constructor_argument_and_get_config_keeps_them(cls):
+    arguments = CASES[cls][0]
+    parameters = inspect.signature(cls.__init__).parameters
+    names = {n for n, p in parameters.items() if n != "self" and p.kind != p.VAR_KEYWORD}
+    assert set(arguments) == names
+    for name, value in arguments.items():
+        assert value != parameters[name].default, f"{cls.__name__} case leaves {name} default"
+    config = cls(**arguments).get_config()
+    assert {name: config[name] for name in arguments} == arguments
+
+
+@all_layers
+def test_from_config_rebuilds_an_equal_layer_with_equal_outputs(cls):
+    layer, inputs, options = _make(cls)
+    layer(*inputs, **options)  # builds the weights
+    _randomise(layer)
+    expected = np.asarray(layer(*inputs, **options))
+    config = layer.get_config()
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    clone(*inputs, **options)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(*inputs, **options)), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", AUGMENTATION, ids=lambda cls: cls.__name__)
+def test_augmentation_from_config_with_its_seed_augments_the_same_way(cls):
+    layer, (x,), _ = _make(cls)
+    clone = cls.from_config(layer.get_config())
+    np.testing.assert_array_equal(layer(x), x)  # inference: unchanged
+    augmented = np.asarray(layer(x, training=True))
+    assert not np.allclose(augmented, x)
+    np.testing.assert_allclose(np.asarray(clone(x, training=True)), augmented, atol=1e-6)
+
+
+@all_layers
+def test_compute_output_shape_is_the_shape_of_the_output(cls):
+    layer, inputs, options = _make(cls)
+    real = tuple(layer(*inputs, **options).shape)
+    assert tuple(layer.compute_output_shape(*[x.shape for x in inputs])) == real
+    symbolic = [keras.Input(x.shape[1:], dtype=str(x.dtype)) for x in inputs]
+    options = {k: keras.Input(v.shape[1:], dtype=str(v.dtype)) for k, v in options.items()}
+    assert tuple(_make(cls)[0](*symbolic, **options).shape) == (None, *real[1:])
+
+
+INVALID = [
+    (audio.LogMelSpectrogram, {"sample_rate": 0}, "sample_rate"),
+    (audio.LogMelSpectrogram, {"sample_rate": "8k"}, "sample_rate"),
+    (audio.LogMelSpectrogram, {"frame_length": 0}, "frame_length"),
+    (audio.LogMelSpectrogram, {"frame_length": 25.5}, "frame_length"),
+    (audio.LogMelSpectrogram, {"frame_step": -80}, "frame_step"),
+    (audio.LogMelSpectrogram, {"num_mel_bins": 0}, "num_mel_bins"),
+    (audio.LogMelSpectrogram, {"fmin": -1.0}, "fmin"),
+    (audio.LogMelSpectrogram, {"fmax": 5_000.0}, "fmax"),  # above sample_rate / 2
+    (audio.LogMelSpectrogram, {"fmin": 3_000.0, "fmax": 2_000.0}, "fmin"),
+    (audio.LogMelSpectrogram, {"floor": 0.0}, "floor"),
+    (audio.LogMelSpectrogram, {"spectrum": "wavelet"}, "spectrum"),
+    (audio.MFCC, {"num_coefficients": 0}, "num_coefficients"),
+    (audio.UtteranceNormalization, {"frame_length": 0}, "frame_length"),
+    (audio.UtteranceNormalization, {"frame_step": 1.5}, "frame_step"),
+    (audio.AddNoise, {"min_snr_db": 30.0, "max_snr_db": 10.0}, "min_snr_db"),
+    (audio.AddNoise, {"max_snr_db": None}, "max_snr_db"),
+    (audio.AddNoise, {"seed": "seven"}, "seed"),
+    (audio.TimeShift, {"max_shift": -1}, "max_shift"),
+    (audio.TimeShift, {"max_shift": 0.5}, "max_shift"),
+    (audio.TimeShift, {"seed": 1.5}, "seed"),
+    (audio.SpeedPerturb, {"min_rate": 0.0}, "min_rate"),
+    (audio.SpeedPerturb, {"min_rate": 1.2, "max_rate": 1.0}, "min_rate"),
+    (audio.SpecAugment, {"time_masks": -1}, "time_masks"),
+    (audio.SpecAugment, {"time_width": 2.5}, "time_width"),
+    (audio.SpecAugment, {"freq_masks": True}, "freq_masks"),
+    (audio.SpecAugment, {"freq_width": -5}, "freq_width"),
+    (text.NaiveBayesLogits, {"vocabulary_size": 0}, "vocabulary_size"),
+    (text.NaiveBayesLogits, {"vocabulary_size": 5, "prior": -0.1}, "prior"),
+    (text.NaiveBayesLogits, {"vocabulary_size": 5, "scale": 0}, "scale"),
+    (text.TokenAndPositionEmbedding, {"max_tokens": 0, "sequence_length": 8, "dim": 4},
+     "max_tokens"),
+    (text.TokenAndPositionEmbedding, {"max_tokens": 9, "sequence_length": -8, "dim": 4},
+     "sequence_length"),
+    (text.TokenAndPositionEmbedding, {"max_tokens": 9, "sequence_length": 8, "dim": 0}, "dim"),
+    (text.TransformerBlock, {"dim": 0, "heads": 1, "feed_forward": 8}, "dim"),
+    (text.TransformerBlock, {"dim": 8, "heads": 0, "feed_forward": 8}, "heads"),
+    (text.TransformerBlock, {"dim": 10, "heads": 4, "feed_forward": 8}, "multiple of heads"),
+    (text.TransformerBlock, {"dim": 8, "heads": 2, "feed_forward": 0}, "feed_forward"),
+    (text.TransformerBlock, {"dim": 8, "heads": 2, "feed_forward": 8, "dropout": 1.0},
+     "dropout"),
+    (text.TransformerBlock, {"dim": 8, "heads": 2, "feed_forward": 8, "dropout": -0.1},
+     "dropout"),
+]
+
+
+@pytest.mark.parametrize("cls, arguments, named", INVALID,
+                         ids=[f"{c.__name__}-{'-'.join(a)}" for c, a, _ in INVALID])
+def test_an_invalid_argument_is_refused_by_name(cls, arguments, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        cls(**arguments)
+
+
+def test_mfcc_refuses_more_coefficients_than_mel_bands():
+    with pytest.raises(ValueError, match="num_coefficients must be at most the 40 mel bands"):
+        audio.MFCC(41)(np.zeros((1, 97, 40), np.float32))
+    with pytest.raises(ValueError, match="number of mel bands"):
+        audio.MFCC(13)(keras.Input((97, None)))
+
+
+@all_layers
+def test_every_layer_is_registered_under_its_class_name(cls):
+    name = f"swtwo>{cls.__name__}"
+    assert keras.saving.get_registered_name(cls) == name
+    assert keras.saving.get_registered_object(name) is cls
+
+
+def test_the_text_standardisation_keeps_its_registered_name():
+    """Saved text models name their standardisation ``swtwo>standardize``."""
+    assert keras.saving.get_registered_object("swtwo>standardize") is text_features.standardize
+
+
+def test_a_log_mel_config_without_spectrum_computes_the_fft():
+    """Configs saved before ``spectrum`` was an argument load as the FFT they used."""
+    config = audio.LogMelSpectrogram().get_config()
+    del config["spectrum"]
+    assert audio.LogMelSpectrogram.from_config(config).spectrum == "fft"
