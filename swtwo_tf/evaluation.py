@@ -126,6 +126,26 @@ def accuracy_floor(dataset: str, model: str, source: str) -> float:
     return full if config.mode_name() == "full" else quick
 
 
+def reference(benchmark: str, dataset: str, model: str, *, split: str | None = None) -> dict:
+    """One row of ``benchmarks/results/<benchmark>.json``: the full-mode numbers a chapter
+    states (``test_accuracy``, ``train_seconds``, ``epochs``, ...), with the file's
+    ``machine`` and ``command`` added. Prose rounds them; it never types them in.
+
+    KeyError names the rows there are when none matches.
+    """
+    path = config.REPO_ROOT / "benchmarks" / "results" / f"{benchmark}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run benchmarks/{benchmark}.py")
+    report = json.loads(path.read_text())
+    for row in report["results"]:
+        if row["dataset"] == dataset and row["model"] == model and row.get("split") == split:
+            return {"command": report["command"], "machine": report["machine"], **row}
+    have = sorted({f"{r['dataset']}/{r['model']}" + (f" [{r['split']}]" if r.get("split")
+                                                     else "") for r in report["results"]})
+    raise KeyError(f"{path.name} has no row {dataset}/{model}"
+                   + (f" [{split}]" if split else "") + f"; it has: {', '.join(have)}")
+
+
 def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, float], *,
                            split: str | None = None) -> str:
     """This run's test accuracies beside the full-mode reference from ``benchmarks/``.

@@ -215,3 +215,119 @@ def feature_maps(maps: dict, frame_seconds: float = 0.01, ylabel: str = "bin"):
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def _layer_label(layer) -> str:
+    """One box's text: the layer's kind and its main settings, e.g. ``Conv2D 32, 3x3, relu``."""
+    kind = type(layer).__name__
+    if kind == "InputLayer":
+        return "Input"
+    cfg = layer.get_config() if hasattr(layer, "get_config") else {}
+    parts = []
+    for key in ("filters", "units", "pool_size", "kernel_size", "rate", "output_dim",
+                "num_heads", "key_dim"):
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            value = "x".join(str(v) for v in value)
+        parts.append(f"{key.split('_')[0]} {value}" if key in ("rate", "num_heads",
+                                                                "key_dim") else str(value))
+    activation = cfg.get("activation")
+    if activation and activation != "linear":
+        parts.append(activation if isinstance(activation, str) else "act")
+    if hasattr(layer, "layers") and layer.layers:  # a nested model, e.g. augmentation
+        parts.append(f"{len(layer.layers)} layers")
+    return kind + (" " + ", ".join(parts) if parts else "")
+
+
+def _graph(model):
+    """``(layers in order, edges as index pairs)`` of a Keras model, nested models as one."""
+    layers = list(model.layers)
+    index = {id(layer): i for i, layer in enumerate(layers)}
+    edges = set()
+    for i, layer in enumerate(layers):
+        for node in getattr(layer, "_inbound_nodes", [])[:1]:
+            for parent in getattr(node, "parent_nodes", []):
+                j = index.get(id(parent.operation))
+                if j is not None:
+                    edges.add((j, i))
+    if not edges:  # a Sequential model: a chain
+        edges = {(i, i + 1) for i in range(len(layers) - 1)}
+    return layers, sorted(edges)
+
+
+def block_diagram(model, title: str | None = None):
+    """The model as boxes top to bottom, one per layer, with each output shape (every
+    chapter's main model). Branches and joins (a residual or two inputs) are drawn as
+    arrows that skip boxes. Needs only matplotlib, no graphviz."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    layers, edges = _graph(model)
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no layers to draw")
+    has_input_box = any(type(layer).__name__ == "InputLayer" for layer in layers)
+    if getattr(model, "inputs", None) and not has_input_box:  # Sequential hides its input
+        shape = tuple(model.inputs[0].shape)[1:]
+        labels = [f"Input {shape}"]
+        rows = [None]
+        edges = [(0, 1)] + [(a + 1, b + 1) for a, b in edges]
+    else:
+        labels, rows = [], []
+    for layer in layers:
+        try:
+            out = tuple(layer.output.shape)[1:]
+        except (AttributeError, ValueError):
+            out = None
+        arrow = "  " if type(layer).__name__ == "InputLayer" else "  -> "
+        labels.append(_layer_label(layer) + (f"{arrow}{out}" if out is not None else ""))
+        rows.append(layer)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(6.4, 0.55 * n + 0.8))
+    ax.set(xlim=(0, 10), ylim=(-n + 0.3, 0.9))
+    ax.axis("off")
+    colours = {"Conv": "#cfe2f3", "Pool": "#d9ead3", "Dense": "#fce5cd", "Norm": "#ead1dc",
+               "Dropout": "#eeeeee", "GRU": "#fff2cc", "LSTM": "#fff2cc", "RNN": "#fff2cc",
+               "Attention": "#f4cccc", "Embedding": "#d0e0e3"}
+    for i, text in enumerate(labels):
+        colour = next((c for key, c in colours.items() if key in text.split(" ")[0]), "white")
+        ax.add_patch(FancyBboxPatch((1.0, -i - 0.3), 8.0, 0.6, boxstyle="round,pad=0.02",
+                                    facecolor=colour, edgecolor="black", linewidth=0.8))
+        ax.text(5.0, -i, text, ha="center", va="center", fontsize=8.5, family="monospace")
+    for a, b in edges:
+        if b == a + 1:
+            ax.add_patch(FancyArrowPatch((5.0, -a - 0.3), (5.0, -b + 0.3),
+                                         arrowstyle="-|>", mutation_scale=10))
+        else:  # a skip: round the right-hand side
+            ax.add_patch(FancyArrowPatch((9.0, -a), (9.0, -b), arrowstyle="-|>",
+                                         mutation_scale=10, color="tab:red",
+                                         connectionstyle="arc3,rad=-0.4"))
+    params = model.count_params() if model.built else None
+    ax.set_title(title or f"{model.name}" + (f" ({params:,} parameters)" if params else ""))
+    fig.tight_layout()
+    return fig
+
+
+def remedy_chart(rows: list[dict], title: str = "train vs test accuracy"):
+    """Chapter 02's remedy table as a chart: train and test accuracy per run, the gap
+    (overfitting) written above each pair. ``rows`` come from
+    ``evaluation.compare_models``."""
+    if not rows:
+        raise ValueError("rows is empty: nothing to plot")
+    names = [r["model"] for r in rows]
+    train = np.array([r["train_accuracy"] for r in rows])
+    test = np.array([r["test_accuracy"] for r in rows])
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.3 * len(rows)), 3.6))
+    ax.bar(x - 0.2, train, 0.4, label="train")
+    ax.bar(x + 0.2, test, 0.4, label="test")
+    for i, (a, b) in enumerate(zip(train, test, strict=True)):
+        ax.text(i, max(a, b) + 0.003, f"gap {100 * (a - b):.1f}p", ha="center", fontsize=8)
+    low = float(min(train.min(), test.min()))
+    ax.set_ylim(max(0.0, low - 0.05), 1.0 + 0.01)
+    ax.set_xticks(x, names, rotation=20, ha="right")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "swtwo_tf"
 
 #: Each room's place, left to right; rooms of one rank must not import each other.
 RANKS = {
-    "config": 0, "files": 0, "tables": 0,
+    "config": 0, "files": 0, "tables": 0, "lesson": 0,
     "datasets": 1,
     "features": 2,
     "layers": 3,
@@ -22,7 +22,7 @@ RANKS = {
     "training": 5,
     "evaluation": 6, "plots": 6,
     "deploy": 7,
-    "course": 8,
+    "course": 8, "exercises": 8,
     "cli": 9,
 }
 

@@ -161,3 +161,47 @@ def test_predictions_work_for_string_inputs():
     assert inputs.tolist()[:2] == [b"good", b"bad"] and labels.tolist() == [1, 0, 1, 0, 0]
     assert probabilities.shape == (5, 2)
     np.testing.assert_allclose(probabilities, model.predict(texts, verbose=0), atol=1e-6)
+
+
+def test_block_diagram_draws_one_box_per_layer_and_the_skips():
+    import keras
+
+    from swtwo_tf import plots
+    from swtwo_tf.models import vision
+
+    fig = plots.block_diagram(vision.seed_cnn())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts[0] == "Input (28, 28, 1)"
+    assert texts[1].startswith("Conv2D 32, 3x3, relu")
+    assert texts[-1] == "Dense 10, softmax  -> (10,)"
+    assert "804,554 parameters" in fig.axes[0].get_title()
+    inputs = keras.Input((8,))
+    a = keras.layers.Dense(8)(inputs)
+    joined = keras.layers.Add()([a, keras.layers.Dense(8)(a)])
+    fig = plots.block_diagram(keras.Model(inputs, keras.layers.Dense(2)(joined)))
+    arrows = fig.axes[0].patches[-4:]
+    assert len(fig.axes[0].texts) == 5  # input, dense, dense, add, dense
+    assert any(p.get_edgecolor()[:3] != (0.0, 0.0, 0.0) for p in arrows)  # the skip in red
+
+
+def test_remedy_chart_writes_each_gap():
+    from swtwo_tf import plots
+
+    rows = [{"model": "plain", "train_accuracy": 0.99, "test_accuracy": 0.90},
+            {"model": "+ dropout", "train_accuracy": 0.95, "test_accuracy": 0.92}]
+    fig = plots.remedy_chart(rows)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["gap 9.0p", "gap 3.0p"]
+    with pytest.raises(ValueError, match="empty"):
+        plots.remedy_chart([])
+
+
+def test_reference_reads_one_row_of_the_benchmark_results():
+    from swtwo_tf import evaluation
+
+    row = evaluation.reference("images", "mnist", "seed_cnn")
+    assert 0.9 < row["test_accuracy"] < 1 and row["epochs"] == 10
+    assert "cpu_cores" in row["machine"]
+    speech = evaluation.reference("speech", "spoken_digit", "rnn_classifier", split="documented")
+    assert speech["split"] == "documented"
+    with pytest.raises(KeyError, match="has no row mnist/nope; it has: .*mnist/seed_cnn"):
+        evaluation.reference("images", "mnist", "nope")

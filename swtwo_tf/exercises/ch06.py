@@ -1,0 +1,7 @@
+"""Chapter 06's code exercises (see :mod:`swtwo_tf.exercises`)."""
+
+from __future__ import annotations
+
+from swtwo_tf.exercises import Exercise, ExerciseError, close, register  # noqa: F401
+
+register()
