@@ -162,9 +162,10 @@ def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, floa
     rows = {r["model"]: r for r in report["results"]
             if r["dataset"] == dataset and r.get("split") == split}
     machine = report["machine"]
-    commands = sorted({(r.get("command", report["command"]), r.get("date", report["date"]))
-                       for r in rows.values()} or {(report["command"], report["date"])})
-    lines = [f"reference: `{command}`, {date}" for command, date in commands]
+    commands = sorted({r.get("command", report["command"]) for r in rows.values()}
+                      or {report["command"]})
+    # The date and CPU of each row are in docs/results.md; a lesson shows what to re-run.
+    lines = [f"reference: `{command}` (docs/results.md)" for command in commands]
     lines.append(f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU"
                  + (f", {split} split" if split else ""))
     table = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -238,7 +239,18 @@ def _layer_label(layer) -> str:
         parts.append(activation if isinstance(activation, str) else "act")
     if hasattr(layer, "layers") and layer.layers:  # a nested model, e.g. augmentation
         parts.append(f"{len(layer.layers)} layers")
+    inner = getattr(layer, "forward_layer", None) or getattr(layer, "layer", None)
+    if inner is not None and isinstance(inner, keras.layers.Layer):  # Bidirectional(GRU 64)
+        return f"{kind}({_layer_label(inner)})"
+    if not parts and not type(layer).__module__.startswith("keras"):
+        # The kit's own layers: their first few plain settings, e.g. num_mel_bins 40
+        plain = [(k, v) for k, v in cfg.items() if k not in _BASE_CONFIG
+                 and isinstance(v, int | float | str) and not isinstance(v, bool)]
+        parts = [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in plain[:3]]
     return kind + (" " + ", ".join(parts) if parts else "")
+
+
+_BASE_CONFIG = {"name", "trainable", "dtype", "seed"}
 
 
 def _graph(model):

@@ -99,6 +99,7 @@ def test_confusion_matrix_counts_true_classes_in_rows():
 def test_compare_with_benchmark_reads_the_committed_results():
     text = evaluation.compare_with_benchmark("images", "mnist", {"convnet": 0.9, "new": 0.5})
     assert "benchmarks/images.py" in text and "CPU cores" in text
+    assert "2026-" not in text  # dates live in docs/results.md, not in a lesson
     convnet_row = next(line for line in text.splitlines() if line.startswith("convnet"))
     assert "%" in convnet_row.split()[1] and convnet_row.split()[-1] == "90.00%"
     assert "no reference yet" in evaluation.compare_with_benchmark("nope", "mnist", {})
