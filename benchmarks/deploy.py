@@ -1,4 +1,4 @@
-"""Deployment benchmark behind chapter 06 and the README: float vs quantised TFLite models.
+"""Deployment benchmark behind chapter 06 and docs/results.md: float vs quantised TFLite.
 
     .venv/bin/python benchmarks/deploy.py              # train (or reuse) 4 models, measure all
     .venv/bin/python benchmarks/deploy.py --only mnist
@@ -43,9 +43,10 @@ def trained(dataset: str, model_name: str):
 
     ``data`` is built afresh either way, after seeding everything: its shuffled training
     pipeline, read for the first time, gives the int8 calibration sample, the same whether the
-    model was just trained or reused, first or after another (the pipeline a model was trained
-    on is in its 31st shuffle, and TensorFlow's global seed changes every op seed: with those
-    samples the text model's int8 accuracy moved between 62.8 and 81.05 %).
+    model was just trained or reused, first or after another. The pipeline a model was trained
+    on has been shuffled many times, and TensorFlow's global seed changes every op seed, so
+    reusing it would calibrate on a sample that depends on the order of the runs (and the text
+    model's int8 accuracy depends strongly on that sample; docs/experiments.md).
     """
     path = STORE / f"{dataset}_{model_name}.keras"
     if path.is_file():

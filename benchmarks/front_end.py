@@ -1,4 +1,4 @@
-"""How much of the speech CNN's TFLite call is its float log-mel front end (chapter 06, README).
+"""How much of the speech CNN's TFLite call is its float log-mel front end (chapter 06).
 
     .venv/bin/python benchmarks/front_end.py
 

@@ -1,6 +1,6 @@
-"""Full-mode image benchmark behind the README's results table (chapters 01-02).
+"""Full-mode image benchmark behind docs/results.md (chapters 01-02).
 
-    .venv/bin/python benchmarks/images.py                 # all five runs, ~45 min on 2 cores
+    .venv/bin/python benchmarks/images.py                 # all five runs
     .venv/bin/python benchmarks/images.py --only mnist    # one dataset
 
 Trains, in one run on this machine, each (dataset, model) recipe of

@@ -1,6 +1,6 @@
-"""Full-mode speech benchmark behind the README's results table (chapter 04).
+"""Full-mode speech benchmark behind docs/results.md (chapter 04).
 
-    .venv/bin/python benchmarks/speech.py                        # 2 models x 6 splits, 16 min
+    .venv/bin/python benchmarks/speech.py                        # 2 models x 6 splits
     .venv/bin/python benchmarks/speech.py --only rnn_classifier  # one model
 
 Trains, in one run on this machine, each recipe of ``swtwo_tf.models.speech.RECIPES`` on the

@@ -1,7 +1,7 @@
-"""Two more tries at unseen voices, behind the README's chapter 04 notes: seed ensembles and
+"""Two ways to help with unseen voices (chapter 04; docs/experiments.md): seed ensembles and
 batch-norm statistics re-estimated on the new voice.
 
-    .venv/bin/python benchmarks/speech_unseen.py        # nicolas and yweweler, 3 seeds, 15 min
+    .venv/bin/python benchmarks/speech_unseen.py        # nicolas and yweweler, 3 seeds
     .venv/bin/python benchmarks/speech_unseen.py --speakers george --seeds 42 43
 
 On each held-out speaker's fold (``split="speaker:<name>"``: trained on the other four,

@@ -1,6 +1,6 @@
-"""Full-mode text benchmark behind the README's results table (chapter 05).
+"""Full-mode text benchmark behind docs/results.md (chapter 05).
 
-    .venv/bin/python benchmarks/text.py                      # the four models, ~35 min
+    .venv/bin/python benchmarks/text.py                      # the four models
     .venv/bin/python benchmarks/text.py --only bag_of_ngrams # one model
 
 Trains, in one run on this machine, each recipe of ``swtwo_tf.models.text.RECIPES`` on the

@@ -4,6 +4,7 @@
     swtwo datasets download mnist    fetch and prepare a dataset once (needs network)
     swtwo env                        versions, CPU/GPU, quick/full mode
     swtwo course                     run every chapter headless (what `make course` does)
+    swtwo course notebooks/03_*.ipynb    run only the chapters named
     swtwo train mnist --out runs/m   train a recipe, resumable; model + metrics.json in --out
     swtwo evaluate runs/m/model.keras --dataset mnist
     swtwo predict runs/m/model.keras digit.png    (PNG/JPEG, WAV, --text or .txt files)
@@ -152,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     env = commands.add_parser("env", help="versions, CPU/GPU, mode and datasets")
     env.set_defaults(func=_env)
 
-    co = commands.add_parser("course", help="execute the chapters headless, write summaries")
+    co = commands.add_parser(
+        "course", help="execute the chapters headless, write summaries",
+        description="Execute chapters headless into --out (executed notebooks and a summary "
+                    "page each). A full-mode run also records each course chapter's status, "
+                    "wall and CPU time and CPU in benchmarks/results/course.json, replacing "
+                    "only the chapters it ran.")
     co.add_argument("notebooks", nargs="*", help="chapters to run (default: all, in order)")
     co.add_argument("--out", default=str(config.REPO_ROOT / "build"),
                     help="output folder (default: build/)")

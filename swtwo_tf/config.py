@@ -104,6 +104,26 @@ def seed_everything(seed: int = 42, *, deterministic: bool = True) -> int:
     return seed
 
 
+def cpu_info() -> dict:
+    """``{"cpu_model": name, "avx512": bool or None}`` of this machine's processor.
+
+    Read from ``/proc/cpuinfo`` (``lscpu`` shows the same "Model name"); elsewhere the model is
+    :func:`platform.processor` and ``avx512`` is None (unknown). Timings are only comparable on
+    the same CPU: a cloud VM can change processor between days with the same core count, and
+    AVX-512 changes how fast convolutions run, so every recorded time carries this.
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"cpu_model": platform.processor() or platform.machine(), "avx512": None}
+    lines = info.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines
+                  if line.startswith("model name")), "") or platform.machine()
+    flags = next((line.split(":", 1)[1].split() for line in lines
+                  if line.startswith("flags")), None)
+    return {"cpu_model": model, "avx512": None if flags is None else "avx512f" in flags}
+
+
 def environment() -> dict:
     """Versions, hardware and mode of this run, as a dict (shown by chapter 00's setup cell)."""
     import keras
@@ -120,6 +140,7 @@ def environment() -> dict:
         "numpy": np.__version__,
         "platform": platform.platform(terse=True),
         "cpu_cores": os.cpu_count(),
+        **cpu_info(),
         "gpus": [gpu.name for gpu in gpus],
         "mode": mode_name(),
     }

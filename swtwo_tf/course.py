@@ -1,22 +1,33 @@
 """The course as a whole: chapter 00's environment check, and running the chapters headless
-with a one-page summary of each (``make course``).
+with a one-page summary of each (``make course``; ``swtwo course notebooks/03_*.ipynb`` runs
+only the chapters named).
 
 Each notebook is executed with nbclient in a fresh kernel of this environment. The executed
 copy goes to ``<out>/notebooks/``, and ``<out>/summary/<chapter>.md`` gathers its status, run
 time and the numbers the chapter recorded with :func:`swtwo_tf.evaluation.record_results`.
 A chapter that fails is reported and the run goes on with the next one.
+
+A full-mode run also records each chapter's status, wall time, the kernel's CPU time, the date
+and the CPU (model, AVX-512 or not) in ``benchmarks/results/course.json``, merged per chapter:
+running one chapter replaces only its own entry. These are the reference times
+``docs/results.md`` shows (``benchmarks/results_page.py``). Quick-mode runs record nothing,
+so a test run never overwrites them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
 
 from swtwo_tf import config
 from swtwo_tf.files import atomic_write
+
+#: Where full-mode runs record each chapter's time (shown by ``docs/results.md``).
+COURSE_RESULTS = config.REPO_ROOT / "benchmarks" / "results" / "course.json"
 
 
 def environment_report() -> str:
@@ -28,13 +39,18 @@ def environment_report() -> str:
     return "\n".join([
         f"Python {env['python']} | TensorFlow {env['tensorflow']} | Keras {env['keras']} | "
         f"TFDS {env['tensorflow_datasets']} | NumPy {env['numpy']}",
-        f"Machine: {env['platform']}, {env['cpu_cores']} CPU cores, GPU: {gpus}",
+        f"Machine: {env['platform']}, {env['cpu_cores']} CPU cores ({env['cpu_model']}, "
+        f"AVX-512: {_yes_no(env['avx512'])}), GPU: {gpus}",
         f"Mode: {env['mode']}"
         + (" (SWTWO_QUICK=1: short runs for tests)" if env["mode"] == "quick" else
            " (chapters train to their stated accuracy)"),
         "",
         format_status(status()),
     ])
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "unknown" if flag is None else "yes" if flag else "no"
 
 
 def check_environment() -> None:
@@ -65,12 +81,48 @@ def _first_error(nb) -> str | None:
     return None
 
 
+def _children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's finished, reaped child processes.
+
+    nbclient starts one kernel process per notebook and waits for it when the notebook is
+    done, so the difference of this value around :meth:`NotebookClient.execute` is the CPU
+    time that chapter's kernel spent, all cores together.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def record_chapters(entries: dict[str, dict], path: str | os.PathLike = COURSE_RESULTS) -> Path:
+    """Merge ``{chapter: entry}`` into the course report at ``path`` and write it atomically.
+
+    Chapters not in ``entries`` keep their earlier entry; keys are sorted, so the file only
+    changes where a time did. Returns ``path``.
+    """
+    path = Path(path)
+    chapters = {}
+    if path.is_file():
+        chapters = json.loads(path.read_text()).get("chapters", {})
+    chapters.update(entries)
+    report = {"command": "swtwo course (make course)", "chapters": chapters}
+    return atomic_write(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+def _records(path: Path, record, quick: bool) -> bool:
+    """Whether this run records ``path``'s time in ``record`` (see :func:`run`)."""
+    if record is None or quick:
+        return False
+    chapters = (config.REPO_ROOT / "notebooks").resolve()
+    return Path(record) != COURSE_RESULTS or path.resolve().parent == chapters
+
+
 def _summary(path: Path, title: str, status: str, seconds: float, executed: Path,
-             results: dict | None) -> str:
+             results: dict | None, cpu_seconds: float | None = None) -> str:
+    cpu = "" if cpu_seconds is None else f" ({cpu_seconds:.0f} CPU s in the kernel)"
     lines = [f"# {title}", "", f"- notebook: {path.name}",
              f"- status: {status}",
-             f"- mode: {config.mode_name()}; run time {seconds:.0f} s on {os.cpu_count()} CPU "
-             f"cores; finished {time.strftime('%Y-%m-%d %H:%M')}",
+             f"- mode: {config.mode_name()}; run time {seconds:.0f} s{cpu} on {os.cpu_count()} "
+             f"CPU cores ({config.cpu_info()['cpu_model']}); finished "
+             f"{time.strftime('%Y-%m-%d %H:%M')}",
              f"- executed notebook: {executed}", ""]
     if results:
         lines += ["## Results", "", "| metric | value |", "|---|---|"]
@@ -84,8 +136,14 @@ def _summary(path: Path, title: str, status: str, seconds: float, executed: Path
     return "\n".join(lines) + "\n"
 
 
-def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int = 3600) -> int:
-    """Execute ``notebooks`` into ``out``; returns the number of chapters that failed."""
+def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int = 3600,
+        record: str | os.PathLike | None = COURSE_RESULTS) -> int:
+    """Execute ``notebooks`` into ``out``; returns the number of chapters that failed.
+
+    In full mode each chapter's time is merged into ``record`` as soon as it finishes. The
+    default, :data:`COURSE_RESULTS`, takes only the course's own chapters (``notebooks/``), not
+    a notebook from elsewhere; ``record=None`` or ``quick=True`` records nothing.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
@@ -117,7 +175,7 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
         client = NotebookClient(
             nb, timeout=timeout, kernel_name="python3", on_cell_executed=progress,
             resources={"metadata": {"path": str(path.parent)}})
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _children_cpu_seconds()
         try:
             client.execute()
             status = "passed"
@@ -125,16 +183,27 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
             failures += 1
             status = f"FAILED ({_first_error(nb) or str(exc).splitlines()[0]})"
         seconds = time.perf_counter() - start
+        cpu_seconds = _children_cpu_seconds() - cpu_start
+        if _records(path, record, quick):
+            record_chapters({path.stem: {
+                "title": title, "status": "passed" if status == "passed" else "failed",
+                "wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+                "mode": config.mode_name(), "date": time.strftime("%Y-%m-%d"),
+                "cpu_cores": os.cpu_count(), **config.cpu_info()}}, record)
         executed = out / "notebooks" / path.name
         atomic_write(executed, nbformat.writes(nb))
         results = json.loads(stale.read_text()) if stale.exists() else None
         page = out / "summary" / f"{path.stem}.md"
-        atomic_write(page, _summary(path, title, status, seconds, executed, results))
-        print(f"    {status} in {seconds:.0f} s -> {page}", flush=True)
+        atomic_write(page, _summary(path, title, status, seconds, executed, results,
+                                    cpu_seconds))
+        print(f"    {status} in {seconds:.0f} s ({cpu_seconds:.0f} CPU s) -> {page}", flush=True)
         index_lines.append(f"| [{path.stem}]({path.stem}.md) | {title} | {status} | "
-                           f"{seconds:.0f} s |")
+                           f"{seconds:.0f} s | {cpu_seconds:.0f} s |")
     index = out / "summary" / "README.md"
-    atomic_write(index, "# Course run\n\n| chapter | title | status | time |\n|---|---|---|---|\n"
-                     + "\n".join(index_lines) + "\n")
+    atomic_write(index, "# Course run\n\n| chapter | title | status | time | CPU time |\n"
+                        "|---|---|---|---|---|\n" + "\n".join(index_lines) + "\n")
+    if any(_records(path, record, quick) for path in notebooks):
+        print(f"Chapter times: {record} (docs/results.md: "
+              f".venv/bin/python benchmarks/results_page.py)")
     print(f"Summary: {index}  ({len(notebooks) - failures} passed, {failures} failed)")
     return failures

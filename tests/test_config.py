@@ -87,8 +87,22 @@ def test_environment_report_names_versions_mode_and_every_dataset(monkeypatch):
 
     env = config.environment()
     assert env["tensorflow"].startswith("2.21")
+    assert env["cpu_model"] == config.cpu_info()["cpu_model"] and "avx512" in env
     monkeypatch.setenv("SWTWO_QUICK", "1")
     report = course.environment_report()
     assert "TensorFlow 2.21" in report and "Mode: quick (SWTWO_QUICK=1" in report
+    assert env["cpu_model"] in report and "AVX-512: " in report
     for name in datasets.names(real=True):
         assert name in report
+
+
+def test_cpu_info_reads_the_model_and_avx512(tmp_path, monkeypatch):
+    info = config.cpu_info()
+    assert info["cpu_model"] and info["avx512"] in (True, False, None)
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f\n")
+    real_path = config.Path
+    monkeypatch.setattr(config, "Path", lambda p: fake if p == "/proc/cpuinfo" else real_path(p))
+    assert config.cpu_info() == {"cpu_model": "Test CPU 9000", "avx512": True}
+    fake.write_text("model name\t: Other\nflags\t\t: fpu avx2\n")
+    assert config.cpu_info() == {"cpu_model": "Other", "avx512": False}

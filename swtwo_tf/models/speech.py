@@ -92,7 +92,7 @@ def cnn_classifier(*, augment: bool = False, seed: int | None = 42,
     return keras.Model(inputs, outputs, name=name)
 
 
-#: How each builder is trained for the README's table (``benchmarks/speech.py``, chapter 04).
+#: How each builder is trained for docs/results.md (``benchmarks/speech.py``, chapter 04).
 #: The CNN keeps the simple_audio tutorial's recipe: no augmentation.
 RECIPES = {
     ("spoken_digit", "rnn_classifier"): Recipe(

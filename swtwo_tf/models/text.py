@@ -294,7 +294,7 @@ def reviews(data) -> tuple:
     return data.train_texts, data.train_labels, data.unlabelled_texts
 
 
-#: (dataset, model) -> the recipe behind the results table (``benchmarks/text.py``).
+#: (dataset, model) -> the recipe behind docs/results.md (``benchmarks/text.py``).
 #: ``quick_steps`` keeps quick mode short for the slow recurrent and attention steps; 80 are
 #: the fewest that let the word-vector-started RNN and Transformer learn.
 RECIPES: dict[tuple[str, str], Recipe] = {

@@ -1,7 +1,7 @@
 """CNN builders for 28x28 grey images (chapters 01 and 02). Each returns an uncompiled model
 whose input is a float32 image in [0, 1] and whose output is 10 class probabilities.
 
-- :func:`seed_cnn`: the course seed document's network, exactly.
+- :func:`seed_cnn`: the network of the course's source text, exactly.
 - :func:`classic_convnet`: the well-known Keras "simple MNIST convnet" example.
 - :func:`convnet`: the kit's own small CNN (batch norm, dropout, augmentation), the one that
   reaches the chapters' targets on a 2-core CPU.
@@ -48,9 +48,10 @@ def dense_baseline(hidden: int = 128, name: str = "dense_baseline") -> keras.Mod
 
 
 def seed_cnn(name: str = "seed_cnn") -> keras.Model:
-    """The seed document's CNN: Conv2D 32x3x3 same + ReLU, MaxPool 2, Dense 128 + ReLU, Dense 10.
+    """The CNN of the course's source text: Conv2D 32x3x3 same + ReLU, MaxPool 2, Dense 128 +
+    ReLU, Dense 10.
 
-    It was trained there with Adam 1e-3, batch 64, 10 epochs. 804,554 parameters, almost
+    The source text trains it with Adam 1e-3, batch 64, 10 epochs. 804,554 parameters, almost
     all in the first dense layer.
     """
     return keras.Sequential([
@@ -138,10 +139,10 @@ def convnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-#: (dataset, model) -> the recipe behind the results table (``benchmarks/images.py``); how
-#: each was chosen is recorded beside the table in the README.
+#: (dataset, model) -> the recipe behind docs/results.md (``benchmarks/images.py``); how each
+#: was chosen is recorded in docs/experiments.md.
 RECIPES: dict[tuple[str, str], Recipe] = {
-    # The seed document: Adam 1e-3, batch 64, 10 epochs.
+    # The course's source text: Adam 1e-3, batch 64, 10 epochs.
     ("mnist", "seed_cnn"): Recipe(seed_cnn, batch_size=64, epochs=10),
     # The Keras example: Adam (1e-3), batch 128, 15 epochs.
     ("mnist", "classic_convnet"): Recipe(classic_convnet, batch_size=128, epochs=15),

@@ -1,0 +1,174 @@
+"""Render every ``benchmarks/results/*.json`` report into ``docs/results.md``.
+
+    .venv/bin/python benchmarks/results_page.py           # rewrite docs/results.md
+    .venv/bin/python benchmarks/results_page.py --check   # exit 1 if it is out of date
+
+The JSON reports are the single source of every number the kit states; this page only
+formats them, so it is regenerated (never edited) after a benchmark or a ``make course`` run.
+Each benchmark report becomes one section: the command(s) and date(s) that measured it, the
+machine (cores, CPU model and features, GPUs), TensorFlow's version and one table row per
+result. ``course.json`` (written by ``make course``) becomes the "Chapters in full mode"
+table. The output depends only on the reports: keys are sorted and floats have fixed formats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "docs" / "results.md"
+COMMAND = ".venv/bin/python benchmarks/results_page.py"
+
+#: Columns every result table starts with, in this order, when any row has them.
+MAIN_COLUMNS = ("dataset", "model", "split", "test_accuracy", "epochs", "train_seconds",
+                "train_cpu_seconds", "parameters")
+HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time",
+            "train_cpu_seconds": "train CPU time", "batch_size": "batch"}
+#: Stamped on every row; shown in the section header instead of a column.
+STAMPS = ("command", "date")
+#: Sections' titles, in the page's (the chapters') order; a report not named here comes
+#: after them, titled by its file name.
+TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
+          "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
+          "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)"}
+
+
+def _cell(key: str, value) -> str:
+    """One table cell, in a fixed format for each kind of value."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key.endswith("accuracy") and isinstance(value, int | float):
+        return f"{value * 100:.2f} %"
+    if key.endswith("seconds") and isinstance(value, int | float):
+        if value < 10:
+            return f"{value:.2f} s"
+        return f"{value:.1f} s" if value < 60 else f"{value:.1f} s ({value / 60:.1f} min)"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3f}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _heading(key: str) -> str:
+    return HEADINGS.get(key, key.replace("_", " "))
+
+
+def _table(keys: list[str], rows: list[dict]) -> list[str]:
+    lines = ["| " + " | ".join(_heading(k) for k in keys) + " |",
+             "|" + "|".join("---" for _ in keys) + "|"]
+    lines += ["| " + " | ".join(_cell(k, row.get(k)) for k in keys) + " |" for row in rows]
+    return lines
+
+
+def _machine(machine: dict) -> str:
+    parts = [f"{machine.get('cpu_cores', '?')} CPU cores"]
+    if machine.get("cpu_model"):
+        parts.append(f"CPU {machine['cpu_model']}")
+    if "cpu_flags" in machine:
+        parts.append("features " + (", ".join(machine["cpu_flags"]) or "none of note"))
+    else:
+        parts.append("CPU model and features not recorded")
+    gpus = machine.get("gpus")
+    parts.append("no GPU" if not gpus else f"GPUs: {gpus}")
+    if machine.get("platform"):
+        parts.append(machine["platform"])
+    return "; ".join(parts)
+
+
+def _distinct(report: dict, key: str) -> list[str]:
+    values = {str(report[key])} if report.get(key) else set()
+    values |= {str(r[key]) for r in report.get("results", []) if r.get(key)}
+    return sorted(values)
+
+
+def render_report(name: str, report: dict) -> str:
+    """One benchmark report (``benchmarks/results/<name>.json``) as a Markdown section."""
+    rows = report.get("results", [])
+    present = {k for row in rows for k in row}
+    keys = [k for k in MAIN_COLUMNS if k in present]
+    keys += sorted(present - set(keys) - set(STAMPS))
+    commands = ", ".join(f"`{c}`" for c in _distinct(report, "command")) or "-"
+    lines = [f"## {TITLES.get(name, name)}", "",
+             f"From [`benchmarks/results/{name}.json`](../benchmarks/results/{name}.json).", "",
+             f"- command{'s' if len(_distinct(report, 'command')) > 1 else ''}: {commands}",
+             f"- date: {', '.join(_distinct(report, 'date')) or '-'}",
+             f"- mode: {report.get('mode', '-')}",
+             f"- machine: {_machine(report.get('machine', {}))}",
+             f"- TensorFlow {report.get('tensorflow', '-')}", ""]
+    if len(_distinct(report, "command")) > 1:
+        keys.append("command")
+    lines += _table(keys, rows) if rows else ["(no results)"]
+    return "\n".join(lines) + "\n"
+
+
+def render_course(course: dict) -> str:
+    """``course.json`` (one entry per chapter, written by ``make course``) as a table."""
+    chapters = course.get("chapters", {})
+    keys = ["chapter", "status", "wall_seconds", "cpu_seconds", "cpu_model", "avx512",
+            "mode", "date"]
+    headings = {"wall_seconds": "wall time", "cpu_seconds": "CPU time", "cpu_model": "CPU model",
+                "avx512": "AVX-512"}
+    rows = [{"chapter": name, **chapters[name]} for name in sorted(chapters)]
+    lines = ["## Chapters in full mode", "",
+             "From [`benchmarks/results/course.json`](../benchmarks/results/course.json), "
+             "written by `make course` (`swtwo course`; one chapter: "
+             "`swtwo course notebooks/NN_topic.ipynb`). Wall time is the whole notebook; CPU "
+             "time is its kernel process's, all cores together.", "",
+             "| " + " | ".join(headings.get(k, k) for k in keys) + " |",
+             "|" + "|".join("---" for _ in keys) + "|"]
+    lines += ["| " + " | ".join(_cell(k, row.get(k)) for k in keys) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render(results: Path = RESULTS) -> str:
+    """The whole page, from every ``*.json`` report in ``results``."""
+    reports = {p.stem: json.loads(p.read_text()) for p in sorted(Path(results).glob("*.json"))}
+    course = reports.pop("course", None)
+    parts = ["# Results",
+             "",
+             f"<!-- Generated by `{COMMAND}` from benchmarks/results/*.json: do not edit. -->",
+             f"Generated by `{COMMAND}` from `benchmarks/results/*.json`; do not edit by hand: "
+             "rerun the benchmark (or `make course`), then this command. What was tried on the "
+             "way to these recipes is in [experiments.md](experiments.md).",
+             ""]
+    if course is not None:
+        parts.append(render_course(course))
+    rank = {name: index for index, name in enumerate(TITLES)}
+    order = sorted(reports, key=lambda name: (rank.get(name, len(rank)), name))
+    parts += [render_report(name, reports[name]) for name in order]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the page differs from what the reports give")
+    parser.add_argument("--results", default=str(RESULTS), help="folder of the JSON reports")
+    parser.add_argument("--out", default=str(PAGE), help="the page to write or check")
+    args = parser.parse_args(argv)
+    text, out = render(Path(args.results)), Path(args.out)
+    if args.check:
+        if not out.is_file() or out.read_text() != text:
+            print(f"{out} is out of date with {args.results}: run {COMMAND}", file=sys.stderr)
+            return 1
+        print(f"{out} is up to date")
+        return 0
+    sys.path.insert(0, str(ROOT))
+    from swtwo_tf.files import atomic_write
+
+    atomic_write(out, text)
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""docs/results.md is generated from benchmarks/results/*.json and kept in step with them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from swtwo_tf import config
+
+sys.path.insert(0, str(config.REPO_ROOT / "benchmarks"))
+import results_page  # noqa: E402
+
+
+def test_the_committed_page_is_what_the_reports_give():
+    page = config.REPO_ROOT / "docs" / "results.md"
+    assert page.is_file(), f"docs/results.md is missing: run {results_page.COMMAND}"
+    assert page.read_text() == results_page.render(), (
+        f"docs/results.md is out of date with benchmarks/results/*.json: run "
+        f"{results_page.COMMAND}")
+
+
+def _report(tmp_path):
+    (tmp_path / "images.json").write_text(json.dumps({
+        "command": "python benchmarks/images.py", "date": "2030-01-02", "mode": "full",
+        "machine": {"cpu_cores": 2, "cpu_model": "Test CPU", "cpu_flags": ["avx2"], "gpus": 0},
+        "tensorflow": "2.99.0",
+        "results": [
+            {"dataset": "mnist", "model": "tiny", "test_accuracy": 0.98765, "epochs": 3,
+             "train_seconds": 125.0, "train_cpu_seconds": 200.5, "parameters": 1234,
+             "batch_size": 64, "p50_ms": 0.0543, "note": "a | b",
+             "command": "python benchmarks/images.py", "date": "2030-01-02"},
+            {"dataset": "mnist", "model": "none", "test_accuracy": None, "epochs": 0,
+             "train_seconds": 0.5, "parameters": 10, "batch_size": 0,
+             "command": "python benchmarks/images.py --only mnist", "date": "2030-01-03"},
+        ]}))
+    (tmp_path / "course.json").write_text(json.dumps({"chapters": {
+        "01_b": {"status": "passed", "wall_seconds": 480.0, "cpu_seconds": 900.0,
+                 "cpu_model": "Test CPU", "avx512": True, "mode": "full", "date": "2030-01-04"},
+        "00_a": {"status": "failed", "wall_seconds": 20.0, "cpu_seconds": None,
+                 "cpu_model": "Test CPU", "avx512": False, "mode": "full", "date": "2030-01-04"},
+    }}))
+
+
+def test_the_renderer_on_a_tiny_report(tmp_path):
+    _report(tmp_path)
+    text = results_page.render(tmp_path)
+    assert text.startswith("# Results\n") and results_page.COMMAND in text.splitlines()[2]
+    assert text == results_page.render(tmp_path)  # deterministic
+    assert "## Images (chapters 01-02)" in text and "TensorFlow 2.99.0" in text
+    assert "2 CPU cores; CPU Test CPU; features avx2; no GPU" in text
+    assert "- date: 2030-01-02, 2030-01-03" in text
+    assert ("| dataset | model | test accuracy | epochs | train wall time | train CPU time | "
+            "parameters | batch | note | p50 ms | command |") in text
+    assert ("| mnist | tiny | 98.77 % | 3 | 125.0 s (2.1 min) | 200.5 s (3.3 min) | 1,234 | 64 "
+            "| a \\| b | 0.054 | python benchmarks/images.py |") in text
+    assert "| mnist | none | - | 0 | 0.50 s | - | 10 | 0 | - | - |" in text
+    course = text.index("## Chapters in full mode")
+    assert course < text.index("## Images")
+    assert ("| 00_a | failed | 20.0 s | - | Test CPU | no | full | 2030-01-04 |\n"
+            "| 01_b | passed | 480.0 s (8.0 min) | 900.0 s (15.0 min) | Test CPU | yes | full "
+            "| 2030-01-04 |") in text
+
+
+def test_check_says_what_to_run(tmp_path, capsys):
+    _report(tmp_path)
+    page = tmp_path / "results.md"
+    args = ["--results", str(tmp_path), "--out", str(page)]
+    assert results_page.main(["--check", *args]) == 1
+    assert f"run {results_page.COMMAND}" in capsys.readouterr().err
+    assert results_page.main(args) == 0
+    assert results_page.main(["--check", *args]) == 0
