@@ -164,3 +164,21 @@ def test_every_chapter_ends_with_a_questionnaire_and_links_the_glossary(path):
     questions = re.findall(r"^\d+\. ", quiz, flags=re.MULTILINE)
     assert 5 <= len(questions) <= 10, f"{path.name}: {len(questions)} questions, want 5-10"
     assert "glossary.md" in markdown[0], f"{path.name}'s goals cell does not link the glossary"
+
+
+def test_the_glossary_is_bilingual_and_covers_every_chapter():
+    glossary = Path(__file__).resolve().parents[1] / "docs" / "glossary.md"
+    rows = [line for line in glossary.read_text(encoding="utf-8").splitlines()
+            if line.startswith("| ") and not line.startswith(("| term |", "|---"))]
+    terms, chapters = [], set()
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 4 and all(cells), f"glossary row needs 4 cells: {row}"
+        english, chinese, _, chapter = cells
+        assert re.search(r"[\u4e00-\u9fff]", chinese) or chinese.isascii() and chinese, row
+        assert re.fullmatch(r"\d\d( \(\d\d(, \d\d)*\))?", chapter), row
+        terms.append(english.lower())
+        chapters.add(chapter[:2])
+    assert len(terms) == len(set(terms)), "a term is listed twice"
+    assert {p.name[:2] for p in NOTEBOOKS} <= chapters
+    assert sum(bool(re.search(r"[\u4e00-\u9fff]", r)) for r in rows) > 0.9 * len(rows)
