@@ -182,3 +182,21 @@ def test_the_glossary_is_bilingual_and_covers_every_chapter():
     assert len(terms) == len(set(terms)), "a term is listed twice"
     assert {p.name[:2] for p in NOTEBOOKS} <= chapters
     assert sum(bool(re.search(r"[\u4e00-\u9fff]", r)) for r in rows) > 0.9 * len(rows)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_formula_is_checked_by_the_cell_after_it(path):
+    """A display formula is followed by a code cell asserting it against Keras/TF; in an
+    exercise the learner's answer is checked by ``exercises.check`` instead."""
+    cells = json.loads(path.read_text())["cells"]
+    unchecked = []
+    for index, cell in enumerate(cells):
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown" or "$$" not in text:
+            continue
+        following = ["".join(c["source"]) for c in cells[index + 1:index + 3]
+                     if c["cell_type"] == "code"]
+        checker = "exercises.check(" if text.lstrip().startswith("### Exercise") else "assert"
+        if not any(checker in source for source in following):
+            unchecked.append(f"cell {index}: {text.strip().splitlines()[0][:60]}")
+    assert not unchecked, f"{path.name}: formulas with no check after them: {unchecked}"
