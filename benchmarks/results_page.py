@@ -126,6 +126,12 @@ def render_course(course: dict) -> str:
              "| " + " | ".join(headings.get(k, k) for k in keys) + " |",
              "|" + "|".join("---" for _ in keys) + "|"]
     lines += ["| " + " | ".join(_cell(k, row.get(k)) for k in keys) + " |" for row in rows]
+    chapters_dir = RESULTS.parents[1] / "notebooks"
+    missing = sorted(p.stem for p in chapters_dir.glob("[0-9][0-9]_*.ipynb")
+                     if p.stem not in chapters)
+    if missing:  # say which chapters have no full-mode time yet, rather than leave a gap
+        lines += ["", "Not run in full mode yet: " + ", ".join(f"`{m}`" for m in missing)
+                  + " (`swtwo course notebooks/<chapter>.ipynb` records one)."]
     return "\n".join(lines) + "\n"
 
 
