@@ -40,7 +40,7 @@ def show(obj, *, display: bool = True):
         shown = path.resolve().relative_to(REPO_ROOT)
     except ValueError:
         shown = path
-    name = getattr(getattr(obj, "builder", obj), "__name__", "")
+    name = getattr(inspect.unwrap(getattr(obj, "builder", obj)), "__name__", "")
     footer = (f"# from {shown}, line {first}; to edit a copy in this session: "
               f"%load -s {name} {path}")
     if display:

@@ -282,10 +282,9 @@ def block_diagram(model, title: str | None = None):
     if getattr(model, "inputs", None) and not has_input_box:  # Sequential hides its input
         shape = tuple(model.inputs[0].shape)[1:]
         labels = [f"Input {shape}"]
-        rows = [None]
         edges = [(0, 1)] + [(a + 1, b + 1) for a, b in edges]
     else:
-        labels, rows = [], []
+        labels = []
     for layer in layers:
         try:
             out = tuple(layer.output.shape)[1:]
@@ -293,7 +292,6 @@ def block_diagram(model, title: str | None = None):
             out = None
         arrow = "  " if type(layer).__name__ == "InputLayer" else "  -> "
         labels.append(_layer_label(layer) + (f"{arrow}{out}" if out is not None else ""))
-        rows.append(layer)
     n = len(labels)
     fig, ax = plt.subplots(figsize=(6.4, 0.55 * n + 0.8))
     ax.set(xlim=(0, 10), ylim=(-n + 0.3, 0.9))

@@ -63,3 +63,10 @@ def test_close_names_the_first_difference():
         exercises.close([1.0, 2.5], [1.0, 2.0], "x")
     with pytest.raises(ExerciseError, match="shape"):
         exercises.close([1.0], [1.0, 2.0], "x")
+
+
+def test_an_answer_the_check_cannot_use_is_reported_as_such(capsys):
+    some = exercises.ids()[0]
+    assert exercises.check(some, 42) is False  # not a function: the check itself fails
+    out = capsys.readouterr().out
+    assert "the check failed on this answer" in out and "your code raised" not in out

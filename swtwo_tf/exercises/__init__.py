@@ -79,8 +79,15 @@ def check(exercise_id: str, answer) -> bool:
         print(f"{exercise_id}: not yet. {err}")
         return False
     except Exception as err:  # the learner's code raised: show where
+        # The innermost frame of the learner's own code: not the kit, not a library.
         frames = traceback.extract_tb(err.__traceback__)
-        where = next((f for f in reversed(frames) if "swtwo_tf" not in f.filename), frames[-1])
+        mine = [f for f in frames if "swtwo_tf" not in f.filename
+                and "site-packages" not in f.filename]
+        if not mine:
+            print(f"{exercise_id}: the check failed on this answer: {type(err).__name__}: "
+                  f"{err}. Task: {ex.task}")
+            return False
+        where = mine[-1]
         print(f"{exercise_id}: your code raised {type(err).__name__}: {err} "
               f"(at {where.filename}:{where.lineno}: {where.line})")
         return False
