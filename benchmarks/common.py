@@ -87,29 +87,19 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     return out
 
 
-#: CPU features that change how fast TensorFlow and TFLite run (int8 dot products above all).
-CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
-
-
 def cpu() -> dict:
-    """The CPU's model name and which of :data:`CPU_FLAGS` it has (Linux; empty elsewhere).
+    """The CPU's model name and which of ``config.CPU_FLAGS`` it has (``config.cpu_info``).
 
     A cloud VM can land on another processor from one day to the next, with the same core
     count: a report records which one measured it, and rows are only merged within one.
     """
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                  if line.startswith("model name")), "")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
-                  if line.startswith("flags")), [])
-    return {"cpu_model": model, "cpu_flags": [f for f in CPU_FLAGS if f in flags]}
+    info = config.cpu_info()
+    return {"cpu_model": info["cpu_model"], "cpu_flags": info["cpu_flags"]}
 
 
 def _key(row: dict) -> tuple:
-    return row["dataset"], row["model"], row.get("split")
+    """What a row measures: (dataset, model, split), or the notebook for a chapter's row."""
+    return row.get("dataset"), row.get("model"), row.get("split"), row.get("notebook")
 
 
 def parse_args(script: str, description: str, choices: list[str], add_arguments=None):

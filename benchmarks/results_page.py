@@ -24,17 +24,21 @@ PAGE = ROOT / "docs" / "results.md"
 COMMAND = ".venv/bin/python benchmarks/results_page.py"
 
 #: Columns every result table starts with, in this order, when any row has them.
-MAIN_COLUMNS = ("dataset", "model", "split", "test_accuracy", "epochs", "train_seconds",
-                "train_cpu_seconds", "parameters")
+MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "test_accuracy", "epochs",
+                "train_seconds", "train_cpu_seconds", "parameters", "status", "wall_seconds",
+                "cpu_seconds", "budget_seconds", "within_budget")
 HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time",
-            "train_cpu_seconds": "train CPU time", "batch_size": "batch"}
+            "train_cpu_seconds": "train CPU time", "batch_size": "batch",
+            "wall_seconds": "wall time", "cpu_seconds": "CPU time", "cpu_model": "CPU model",
+            "avx512": "AVX-512", "budget_seconds": "budget", "within_budget": "within budget"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
 #: after them, titled by its file name.
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
-          "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)"}
+          "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
+          "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)"}
 
 
 def _cell(key: str, value) -> str:
@@ -110,24 +114,19 @@ def render_report(name: str, report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_course(course: dict) -> str:
-    """``course.json`` (one entry per chapter, written by ``make course``) as a table."""
+def render_course(course: dict, chapters_dir: Path) -> str:
+    """``course.json`` (one entry per chapter, written by ``make course``) as a table; the
+    notebooks of ``chapters_dir`` that it lacks are named below it."""
     chapters = course.get("chapters", {})
     keys = ["chapter", "status", "wall_seconds", "cpu_seconds", "cpu_model", "avx512",
             "mode", "date"]
-    headings = {"wall_seconds": "wall time", "cpu_seconds": "CPU time", "cpu_model": "CPU model",
-                "avx512": "AVX-512"}
-    rows = [{"chapter": name, **chapters[name]} for name in sorted(chapters)]
     lines = ["## Chapters in full mode", "",
              "From [`benchmarks/results/course.json`](../benchmarks/results/course.json), "
              "written by `make course` (`swtwo course`; one chapter: "
              "`swtwo course notebooks/NN_topic.ipynb`). Wall time is the whole notebook; CPU "
-             "time is its kernel process's, all cores together.", "",
-             "| " + " | ".join(headings.get(k, k) for k in keys) + " |",
-             "|" + "|".join("---" for _ in keys) + "|"]
-    lines += ["| " + " | ".join(_cell(k, row.get(k)) for k in keys) + " |" for row in rows]
-    chapters_dir = RESULTS.parents[1] / "notebooks"
-    missing = sorted(p.stem for p in chapters_dir.glob("[0-9][0-9]_*.ipynb")
+             "time is its kernel process's, all cores together.", ""]
+    lines += _table(keys, [{"chapter": name, **chapters[name]} for name in sorted(chapters)])
+    missing = sorted(p.stem for p in Path(chapters_dir).glob("[0-9][0-9]_*.ipynb")
                      if p.stem not in chapters)
     if missing:  # say which chapters have no full-mode time yet, rather than leave a gap
         lines += ["", "Not run in full mode yet: " + ", ".join(f"`{m}`" for m in missing)
@@ -136,7 +135,8 @@ def render_course(course: dict) -> str:
 
 
 def render(results: Path = RESULTS) -> str:
-    """The whole page, from every ``*.json`` report in ``results``."""
+    """The whole page, from every ``*.json`` report in ``results`` (``benchmarks/results``
+    of a checkout, whose ``notebooks/`` are the chapters)."""
     reports = {p.stem: json.loads(p.read_text()) for p in sorted(Path(results).glob("*.json"))}
     course = reports.pop("course", None)
     parts = ["# Results",
@@ -147,7 +147,7 @@ def render(results: Path = RESULTS) -> str:
              "way to these recipes is in [experiments.md](experiments.md).",
              ""]
     if course is not None:
-        parts.append(render_course(course))
+        parts.append(render_course(course, Path(results).resolve().parents[1] / "notebooks"))
     rank = {name: index for index, name in enumerate(TITLES)}
     order = sorted(reports, key=lambda name: (rank.get(name, len(rank)), name))
     parts += [render_report(name, reports[name]) for name in order]

@@ -104,24 +104,31 @@ def seed_everything(seed: int = 42, *, deterministic: bool = True) -> int:
     return seed
 
 
-def cpu_info() -> dict:
-    """``{"cpu_model": name, "avx512": bool or None}`` of this machine's processor.
+#: CPU features that change how fast TensorFlow and TFLite run (int8 dot products above all).
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
 
-    Read from ``/proc/cpuinfo`` (``lscpu`` shows the same "Model name"); elsewhere the model is
-    :func:`platform.processor` and ``avx512`` is None (unknown). Timings are only comparable on
-    the same CPU: a cloud VM can change processor between days with the same core count, and
+
+def cpu_info() -> dict:
+    """``{"cpu_model": name, "avx512": bool or None, "cpu_flags": [...]}`` of this processor.
+
+    Read from ``/proc/cpuinfo`` (``lscpu`` shows the same "Model name"); ``cpu_flags`` lists
+    which of :data:`CPU_FLAGS` it has. Elsewhere the model is :func:`platform.processor`,
+    ``avx512`` is None (unknown) and ``cpu_flags`` empty. Timings are only comparable on the
+    same CPU: a cloud VM can change processor between days with the same core count, and
     AVX-512 changes how fast convolutions run, so every recorded time carries this.
     """
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return {"cpu_model": platform.processor() or platform.machine(), "avx512": None}
+        return {"cpu_model": platform.processor() or platform.machine(), "avx512": None,
+                "cpu_flags": []}
     lines = info.splitlines()
     model = next((line.split(":", 1)[1].strip() for line in lines
                   if line.startswith("model name")), "") or platform.machine()
     flags = next((line.split(":", 1)[1].split() for line in lines
                   if line.startswith("flags")), None)
-    return {"cpu_model": model, "avx512": None if flags is None else "avx512f" in flags}
+    return {"cpu_model": model, "avx512": None if flags is None else "avx512f" in flags,
+            "cpu_flags": [flag for flag in CPU_FLAGS if flag in (flags or ())]}
 
 
 def environment() -> dict:

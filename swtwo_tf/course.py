@@ -81,7 +81,7 @@ def _first_error(nb) -> str | None:
     return None
 
 
-def _children_cpu_seconds() -> float:
+def children_cpu_seconds() -> float:
     """CPU seconds (user + system) of this process's finished, reaped child processes.
 
     nbclient starts one kernel process per notebook and waits for it when the notebook is
@@ -175,7 +175,7 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
         client = NotebookClient(
             nb, timeout=timeout, kernel_name="python3", on_cell_executed=progress,
             resources={"metadata": {"path": str(path.parent)}})
-        start, cpu_start = time.perf_counter(), _children_cpu_seconds()
+        start, cpu_start = time.perf_counter(), children_cpu_seconds()
         try:
             client.execute()
             status = "passed"
@@ -183,7 +183,7 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
             failures += 1
             status = f"FAILED ({_first_error(nb) or str(exc).splitlines()[0]})"
         seconds = time.perf_counter() - start
-        cpu_seconds = _children_cpu_seconds() - cpu_start
+        cpu_seconds = children_cpu_seconds() - cpu_start
         if _records(path, record, quick):
             record_chapters({path.stem: {
                 "title": title, "status": "passed" if status == "passed" else "failed",

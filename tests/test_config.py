@@ -103,6 +103,8 @@ def test_cpu_info_reads_the_model_and_avx512(tmp_path, monkeypatch):
     fake.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f\n")
     real_path = config.Path
     monkeypatch.setattr(config, "Path", lambda p: fake if p == "/proc/cpuinfo" else real_path(p))
-    assert config.cpu_info() == {"cpu_model": "Test CPU 9000", "avx512": True}
-    fake.write_text("model name\t: Other\nflags\t\t: fpu avx2\n")
-    assert config.cpu_info() == {"cpu_model": "Other", "avx512": False}
+    assert config.cpu_info() == {"cpu_model": "Test CPU 9000", "avx512": True,
+                                 "cpu_flags": ["avx2", "avx512f"]}
+    fake.write_text("model name\t: Other\nflags\t\t: fpu avx2 fma\n")
+    assert config.cpu_info() == {"cpu_model": "Other", "avx512": False,
+                                 "cpu_flags": ["avx2", "fma"]}

@@ -93,6 +93,24 @@ def test_a_quick_run_records_nothing(tmp_path, fake_kernel):
     assert "CPU s in the kernel" in (tmp_path / "build" / "summary" / "98_good.md").read_text()
 
 
+def test_the_quick_mode_benchmark_times_each_notebook_against_its_cpus_budget(
+        tmp_path, fake_kernel, monkeypatch):
+    sys.path.insert(0, str(course.config.REPO_ROOT / "benchmarks"))
+    import quick_mode
+
+    good = _notebook(tmp_path / "98_good.ipynb", ["x = 1"])
+    bad = _notebook(tmp_path / "99_bad.ipynb", ["raise RuntimeError('chapter broke')"])
+    monkeypatch.setattr(course.config, "cpu_info", lambda: {"cpu_model": "x", "avx512": False})
+    row = quick_mode.measure(good, tmp_path / "build")
+    assert row["notebook"] == "98_good" and row["status"] == "passed"
+    assert row["cpu_seconds"] >= BUSY * 0.8 and row["wall_seconds"] > 0
+    assert row["budget_seconds"] == 180 and row["within_budget"]
+    assert os.environ["SWTWO_QUICK"] == "1"  # what the notebook ran under
+    monkeypatch.setattr(course.config, "cpu_info", lambda: {"cpu_model": "x", "avx512": True})
+    failed = quick_mode.measure(bad, tmp_path / "build")
+    assert failed["status"] == "failed" and failed["budget_seconds"] == 90
+
+
 def test_the_course_report_takes_only_the_course_chapters(tmp_path):
     chapter = course.chapter_notebooks()[0]
     elsewhere = tmp_path / chapter.name

@@ -26,10 +26,10 @@ def test_element_spec_and_split_sizes(name, full_mode):
 def test_quick_mode_takes_a_subset(name, quick):
     require_real(name)
     spec = core.get_spec(name)
-    split = spec.splits[0]
-    limit, size = spec.quick_examples, spec.sizes[split]
-    expected = size if limit is None else min(limit, size)
-    assert int(datasets.load(name, split).cardinality()) == expected
+    for split in spec.splits:
+        limit, size = spec.quick_limit(split), spec.sizes[split]
+        expected = size if limit is None else min(limit, size)
+        assert int(datasets.load(name, split).cardinality()) == expected, split
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])

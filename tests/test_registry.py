@@ -77,10 +77,27 @@ def test_the_registry_refuses_what_it_cannot_use(toy):
     with pytest.raises(ValueError, match="floors\\['tiny'\\] must be three accuracies"):
         datasets.DatasetSpec("x", "x", "image", ("a", "b"), toy_pipelines, "tiny",
                              floors={"tiny": (0.9, 0.8)})
+    with pytest.raises(ValueError, match="quick_examples\\['test'\\] must be a positive int"):
+        datasets.DatasetSpec("x", "x", "image", ("a", "b"), toy_pipelines, "tiny",
+                             quick_examples={"train": 100, "test": 0})
+    with pytest.raises(ValueError, match="quick_examples\\['every split'\\] must be a positive"):
+        datasets.DatasetSpec("x", "x", "image", ("a", "b"), toy_pipelines, "tiny",
+                             quick_examples="many")
     with pytest.raises(ValueError, match="a recipe for toy/tiny is registered already"):
         recipes.register({("toy", "tiny"): recipes.Recipe(tiny, batch_size=8, epochs=1)})
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         datasets.unregister("nope")
+
+
+def test_quick_caps_apply_per_split_by_the_base_split_name():
+    def spec(caps):
+        return datasets.DatasetSpec("x", "x", "text", ("a", "b"), toy_pipelines, "tiny",
+                                    quick_examples=caps)
+
+    per_split = spec({"train": 500, "test": 200})
+    assert per_split.quick_limit("train") == 500 and per_split.quick_limit("train[:90%]") == 500
+    assert per_split.quick_limit("test") == 200 and per_split.quick_limit("unsupervised") is None
+    assert spec(300).quick_limit("test[10%:]") == 300 and spec(None).quick_limit("train") is None
 
 
 def test_every_course_dataset_has_a_default_recipe_and_floors():

@@ -179,7 +179,8 @@ def load(
             :class:`DatasetUnavailable`.
         shuffle_files: passed to ``tfds.load``.
 
-    In quick mode (``SWTWO_QUICK=1``) each split is cut to the dataset's ``quick_examples``.
+    In quick mode (``SWTWO_QUICK=1``) each split is cut to the dataset's ``quick_examples``
+    (``DatasetSpec.quick_limit``).
     The elements have the same structure and dtypes whether they come from TFDS or from the
     sample, so pipelines never need to know which one they got.
     """
@@ -215,8 +216,9 @@ def load(
         )
         ds = spec.sample.load(split, supervised_keys=spec.supervised_keys,
                               as_supervised=as_supervised)
-    if config.quick_mode() and spec.quick_examples is not None:
-        ds = ds.take(spec.quick_examples)
+    limit = spec.quick_limit(split) if config.quick_mode() else None
+    if limit is not None:
+        ds = ds.take(limit)
     return ds
 
 

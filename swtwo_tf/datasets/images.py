@@ -90,7 +90,7 @@ def _pipelines(name: str, *, split: str, batch_size: int, seed: int, **options) 
     return image_datasets(name, batch_size=batch_size, seed=seed, **options)
 
 
-def _register(name: str, title: str, class_names: tuple[str, ...], *, quick_examples: int,
+def _register(name: str, title: str, class_names: tuple[str, ...], *, quick_examples,
               licence: str, floors: dict) -> None:
     """Both datasets: TFDS 3.0.1 builds of 28x28 grey images, 60,000 to train, 10,000 to test."""
     registry.register(registry.DatasetSpec(
@@ -104,7 +104,8 @@ def _register(name: str, title: str, class_names: tuple[str, ...], *, quick_exam
 
 
 _register("mnist", "MNIST handwritten digits (28x28 grey, 10 classes)",
-          tuple(str(d) for d in range(10)), quick_examples=20_000, licence="CC BY-SA 3.0",
+          tuple(str(d) for d in range(10)), quick_examples={"train": 20_000, "test": 5_000},
+          licence="CC BY-SA 3.0",
           floors={"convnet": (0.99, 0.95, 0.5), "seed_cnn": (0.98, 0.94, 0.5),
                   "dense_baseline": (0.965, 0.88, 0.4),
                   # chapter 06: a briefly trained CNN after int8 conversion

@@ -62,7 +62,9 @@ class DatasetSpec:
             ``datasets.load`` yields, real or sample.
         supervised_keys: ``(input key, label key)`` for ``as_supervised=True``.
         splits: the raw data's splits; ``sizes`` their examples in the real data.
-        quick_examples: examples per split ``load`` keeps in quick mode (None: all).
+        quick_examples: examples per split ``load`` keeps in quick mode (None: all); a dict
+            gives each split its own cap (``{"train": 5000, "test": 2000}``; a split it
+            does not name is kept whole). See :meth:`quick_limit`.
         sample: the offline sample standing in for the real data (``samples.Sample``).
         licence: the data's licence, to cite.
     """
@@ -80,7 +82,7 @@ class DatasetSpec:
     supervised_keys: tuple[str, str] | None = None
     splits: tuple[str, ...] = ()
     sizes: dict[str, int] = field(default_factory=dict)
-    quick_examples: int | None = None
+    quick_examples: int | dict[str, int] | None = None
     sample: object | None = None
     licence: str = ""
 
@@ -91,10 +93,23 @@ class DatasetSpec:
         if len(self.class_names) < 2:
             raise ValueError(f"dataset {self.name!r}: needs at least 2 class_names, got "
                              f"{list(self.class_names)}")
+        caps = (self.quick_examples if isinstance(self.quick_examples, dict)
+                else {"every split": self.quick_examples})
+        for split, cap in caps.items():
+            if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+                raise ValueError(f"dataset {self.name!r}: quick_examples[{split!r}] must be a "
+                                 f"positive int or None, got {cap!r}")
         for check, floors in self.floors.items():
             if len(floors) != len(FLOOR_KINDS) or not all(0 <= f <= 1 for f in floors):
                 raise ValueError(f"dataset {self.name!r}: floors[{check!r}] must be three "
                                  f"accuracies ({', '.join(FLOOR_KINDS)}), got {floors!r}")
+
+    def quick_limit(self, split: str) -> int | None:
+        """Examples ``load`` keeps of ``split`` (a TFDS split spec such as ``"train[:90%]"``:
+        its base split decides) in quick mode; None keeps them all."""
+        if not isinstance(self.quick_examples, dict):
+            return self.quick_examples
+        return self.quick_examples.get(split.split("[", 1)[0].strip())
 
     @property
     def folder(self) -> Path:

@@ -84,7 +84,9 @@ registry.register(registry.DatasetSpec(
     tfds=registry.TfdsSource("imdb_reviews/plain_text", "1.0.0", "ai.stanford.edu"),
     features={"label": ((), "int64"), "text": ((), "string")},
     supervised_keys=("text", "label"), splits=("train", "test", "unsupervised"),
-    sizes={"train": 25_000, "test": 25_000, "unsupervised": 50_000}, quick_examples=5_000,
+    sizes={"train": 25_000, "test": 25_000, "unsupervised": 50_000},
+    # quick mode: enough reviews to learn from, fewer to score and to learn word vectors from
+    quick_examples={"train": 5_000, "test": 2_000, "unsupervised": 2_500},
     sample=samples.TextLines("imdb_reviews.jsonl"), licence="research use (Maas et al. 2011)",
     floors={"bag_of_ngrams": (0.88, 0.75, 0.6), "rnn_classifier": (0.88, 0.65, 0.55),
             "transformer_classifier": (0.88, 0.65, 0.55), "nb_ngrams": (0.905, 0.85, 0.6),
