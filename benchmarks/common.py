@@ -60,31 +60,63 @@ def print_table(rows: list[dict]) -> None:
 def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path:
     """Merge the rows into the JSON report at ``out`` and write it atomically.
 
-    Each row is stamped with the command and date that measured it. Rows of the same
-    (dataset, model, split) measured before are replaced; other rows from an earlier run on the
-    same machine and TensorFlow stay (so ``--only`` re-measures one dataset); a report from
-    another machine is replaced whole.
+    Each row is stamped with the command and date that measured it and with its CPU kind
+    (``config.cpu_kind``: AVX-512 or AVX2), and ``machines`` maps each kind to the machine
+    that measured its rows: a row never mixes kinds, and the results page shows the kinds
+    side by side. Rows of the same (dataset, model, split) measured before on this kind are
+    replaced; other rows of this kind stay if they were measured on this machine and
+    TensorFlow (so ``--only`` re-measures one dataset), else the kind's rows are replaced
+    whole. Rows of the other kind stay, if they came from a machine with as many cores.
     """
     import tensorflow as tf
 
     machine = {"cpu_cores": os.cpu_count(), "platform": platform.platform(terse=True),
                "processor": platform.processor() or platform.machine(), **cpu(),
-               "gpus": len(tf.config.list_physical_devices("GPU"))}
+               "gpus": len(tf.config.list_physical_devices("GPU")),
+               "tensorflow": tf.__version__}
+    kind = machine_kind(machine)
     date = time.strftime("%Y-%m-%d")
-    rows = [{**row, "command": command, "date": date} for row in rows]
+    rows = [{**row, "command": command, "date": date, "cpu_kind": kind} for row in rows]
     out = Path(out)
-    kept = []
+    kept, machines = [], {kind: machine}
     if out.is_file():
         old = json.loads(out.read_text())
-        if old.get("machine") == machine and old.get("tensorflow") == tf.__version__:
-            fresh = {_key(r) for r in rows}
-            kept = [{"command": old["command"], "date": old["date"], **r}
-                    for r in old["results"] if _key(r) not in fresh]
+        old_machines = machines_of(old)
+        fresh = {_key(r) for r in rows}
+        for row in old["results"]:
+            row = {"command": old["command"], "date": old["date"],
+                   "cpu_kind": machine_kind(old["machine"]), **row}
+            theirs = old_machines.get(row["cpu_kind"], {})
+            if row["cpu_kind"] == kind:
+                keep = theirs == machine and _key(row) not in fresh
+            else:
+                keep = (row["cpu_kind"] in ("AVX-512", "AVX2")
+                        and theirs.get("cpu_cores") == machine["cpu_cores"])
+            if keep:
+                kept.append(row)
+                machines[row["cpu_kind"]] = theirs
     report = {"command": command, "date": date, "mode": config.mode_name(),
-              "machine": machine, "tensorflow": tf.__version__, "results": kept + rows}
+              "machine": machine, "machines": dict(sorted(machines.items())),
+              "tensorflow": tf.__version__, "results": kept + rows}
     files.write_json(out, report)
     print(f"\nwritten: {out}")
     return out
+
+
+def machine_kind(machine: dict) -> str:
+    """The CPU kind of a report's ``machine`` (``"not recorded"`` when it lacks the flags)."""
+    if "cpu_flags" not in machine:
+        return "not recorded"
+    return config.cpu_kind(machine["cpu_flags"])
+
+
+def machines_of(report: dict) -> dict:
+    """``{CPU kind: machine}`` of a report (one written before reports kept kinds apart has
+    only ``machine``, with TensorFlow's version beside it)."""
+    if "machines" in report:
+        return report["machines"]
+    machine = {**report["machine"], "tensorflow": report.get("tensorflow")}
+    return {machine_kind(machine): machine}
 
 
 def cpu() -> dict:

@@ -19,18 +19,24 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from swtwo_tf import config  # noqa: E402
+from swtwo_tf.course import chapter_entries  # noqa: E402
+from swtwo_tf.files import atomic_write  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "docs" / "results.md"
 COMMAND = ".venv/bin/python benchmarks/results_page.py"
 
 #: Columns every result table starts with, in this order, when any row has them.
-MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "test_accuracy", "epochs",
+MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "cpu_kind", "test_accuracy", "epochs",
                 "train_seconds", "train_cpu_seconds", "parameters", "status", "wall_seconds",
                 "cpu_seconds", "budget_seconds", "within_budget")
 HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time",
             "train_cpu_seconds": "train CPU time", "batch_size": "batch",
             "wall_seconds": "wall time", "cpu_seconds": "CPU time", "cpu_model": "CPU model",
-            "avx512": "AVX-512", "budget_seconds": "budget", "within_budget": "within budget"}
+            "avx512": "AVX-512", "cpu_kind": "CPU kind", "budget_seconds": "budget",
+            "within_budget": "within budget"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
@@ -94,20 +100,46 @@ def _distinct(report: dict, key: str) -> list[str]:
     return sorted(values)
 
 
+def _by_kind(report: dict) -> tuple[dict, list[dict]]:
+    """``({CPU kind: machine}, rows)`` of a report, each row stamped with its kind, the rows
+    of one (dataset, model, split) side by side. A report written before reports kept kinds
+    apart has one ``machine`` and rows without a kind: they are all of that machine's."""
+    machine = report.get("machine", {})
+    if "machines" in report:
+        machines = report["machines"]
+    else:
+        kind = config.cpu_kind(machine["cpu_flags"]) if "cpu_flags" in machine else "not recorded"
+        machines = {kind: {**machine, "tensorflow": report.get("tensorflow")}}
+    only = next(iter(machines))
+    rows = [{"cpu_kind": only, **row} for row in report.get("results", [])]
+    first = {}
+    for row in rows:
+        first.setdefault(_what(row), len(first))
+    return machines, sorted(rows, key=lambda row: (first[_what(row)], row["cpu_kind"]))
+
+
+def _what(row: dict) -> tuple:
+    return tuple(row.get(k) for k in ("notebook", "dataset", "model", "split"))
+
+
 def render_report(name: str, report: dict) -> str:
-    """One benchmark report (``benchmarks/results/<name>.json``) as a Markdown section."""
-    rows = report.get("results", [])
+    """One benchmark report (``benchmarks/results/<name>.json``) as a Markdown section; where
+    both CPU kinds were measured, each kind's machine is named and its rows sit beside the
+    other kind's."""
+    machines, rows = _by_kind(report)
     present = {k for row in rows for k in row}
     keys = [k for k in MAIN_COLUMNS if k in present]
     keys += sorted(present - set(keys) - set(STAMPS))
     commands = ", ".join(f"`{c}`" for c in _distinct(report, "command")) or "-"
+    versions = sorted({str(m.get("tensorflow") or report.get("tensorflow", "-"))
+                       for m in machines.values()})
     lines = [f"## {TITLES.get(name, name)}", "",
              f"From [`benchmarks/results/{name}.json`](../benchmarks/results/{name}.json).", "",
              f"- command{'s' if len(_distinct(report, 'command')) > 1 else ''}: {commands}",
              f"- date: {', '.join(_distinct(report, 'date')) or '-'}",
-             f"- mode: {report.get('mode', '-')}",
-             f"- machine: {_machine(report.get('machine', {}))}",
-             f"- TensorFlow {report.get('tensorflow', '-')}", ""]
+             f"- mode: {report.get('mode', '-')}"]
+    lines += [f"- machine ({kind}): {_machine(machine)}" for kind, machine in machines.items()]
+    lines += [f"- TensorFlow {', '.join(versions)}", ""]
     if len(_distinct(report, "command")) > 1:
         keys.append("command")
     lines += _table(keys, rows) if rows else ["(no results)"]
@@ -115,17 +147,20 @@ def render_report(name: str, report: dict) -> str:
 
 
 def render_course(course: dict, chapters_dir: Path) -> str:
-    """``course.json`` (one entry per chapter, written by ``make course``) as a table; the
-    notebooks of ``chapters_dir`` that it lacks are named below it."""
-    chapters = course.get("chapters", {})
-    keys = ["chapter", "status", "wall_seconds", "cpu_seconds", "cpu_model", "avx512",
+    """``course.json`` (one entry per chapter and CPU kind, written by ``make course``) as a
+    table, the kinds of a chapter side by side; the notebooks of ``chapters_dir`` that it
+    lacks are named below it."""
+    chapters = chapter_entries(course)
+    keys = ["chapter", "cpu_kind", "status", "wall_seconds", "cpu_seconds", "cpu_model",
             "mode", "date"]
     lines = ["## Chapters in full mode", "",
              "From [`benchmarks/results/course.json`](../benchmarks/results/course.json), "
              "written by `make course` (`swtwo course`; one chapter: "
              "`swtwo course notebooks/NN_topic.ipynb`). Wall time is the whole notebook; CPU "
              "time is its kernel process's, all cores together.", ""]
-    lines += _table(keys, [{"chapter": name, **chapters[name]} for name in sorted(chapters)])
+    lines += _table(keys, [{"chapter": name, "cpu_kind": kind, **entries[kind]}
+                           for name, entries in sorted(chapters.items())
+                           for kind in sorted(entries)])
     missing = sorted(p.stem for p in Path(chapters_dir).glob("[0-9][0-9]_*.ipynb")
                      if p.stem not in chapters)
     if missing:  # say which chapters have no full-mode time yet, rather than leave a gap
@@ -168,9 +203,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{out} is up to date")
         return 0
-    sys.path.insert(0, str(ROOT))
-    from swtwo_tf.files import atomic_write
-
     atomic_write(out, text)
     print(f"written: {out}")
     return 0

@@ -131,6 +131,16 @@ def cpu_info() -> dict:
             "cpu_flags": [flag for flag in CPU_FLAGS if flag in (flags or ())]}
 
 
+def cpu_kind(cpu_flags: list[str] | None = None) -> str:
+    """``"AVX-512"``, ``"AVX2"`` or ``"other"``: the kind of CPU whose ``cpu_flags`` (as
+    :func:`cpu_info` gives them; default this processor's) these are. Timings are compared,
+    and benchmark rows merged, only within one kind."""
+    flags = cpu_info()["cpu_flags"] if cpu_flags is None else cpu_flags
+    if "avx512f" in flags:
+        return "AVX-512"
+    return "AVX2" if "avx2" in flags else "other"
+
+
 def environment() -> dict:
     """Versions, hardware and mode of this run, as a dict (shown by chapter 00's setup cell)."""
     import keras

@@ -95,16 +95,34 @@ def children_cpu_seconds() -> float:
 def record_chapters(entries: dict[str, dict], path: str | os.PathLike = COURSE_RESULTS) -> Path:
     """Merge ``{chapter: entry}`` into the course report at ``path`` and write it atomically.
 
-    Chapters not in ``entries`` keep their earlier entry; keys are sorted, so the file only
-    changes where a time did. Returns ``path``.
+    The report holds ``{chapter: {CPU kind: entry}}`` (:func:`entry_kind`): a run on an
+    AVX2 CPU replaces only that chapter's AVX2 entry, so both kinds' times stay side by side.
+    Chapters and kinds not in ``entries`` keep their earlier entry; keys are sorted, so the
+    file only changes where a time did. Returns ``path``.
     """
     path = Path(path)
-    chapters = {}
-    if path.is_file():
-        chapters = json.loads(path.read_text()).get("chapters", {})
-    chapters.update(entries)
+    chapters = chapter_entries(json.loads(path.read_text())) if path.is_file() else {}
+    for name, entry in entries.items():
+        chapters.setdefault(name, {})[entry_kind(entry)] = entry
     report = {"command": "swtwo course (make course)", "chapters": chapters}
     return atomic_write(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+def entry_kind(entry: dict) -> str:
+    """The CPU kind (``config.cpu_kind``) of one chapter's entry; ``"not recorded"``
+    when it names neither the CPU's flags nor AVX-512."""
+    if "cpu_flags" in entry:
+        return config.cpu_kind(entry["cpu_flags"])
+    if entry.get("avx512") is not None:  # entries recorded before cpu_flags
+        return "AVX-512" if entry["avx512"] else "AVX2"
+    return "not recorded"
+
+
+def chapter_entries(report: dict) -> dict[str, dict[str, dict]]:
+    """``{chapter: {CPU kind: entry}}`` of a course report; an entry written before the
+    report kept kinds apart (one flat entry per chapter) is filed under its own kind."""
+    return {name: ({entry_kind(value): value} if "status" in value else dict(value))
+            for name, value in report.get("chapters", {}).items()}
 
 
 def _records(path: Path, record, quick: bool) -> bool:

@@ -126,23 +126,43 @@ def accuracy_floor(dataset: str, model: str, source: str) -> float:
     return full if config.mode_name() == "full" else quick
 
 
+def _benchmark(benchmark: str) -> dict | None:
+    """``benchmarks/results/<benchmark>.json`` with each row's ``machine`` beside it, the rows
+    of this CPU's kind first (a report can hold AVX-512 and AVX2 rows); None if missing."""
+    path = config.REPO_ROOT / "benchmarks" / "results" / f"{benchmark}.json"
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    machines = report.get("machines", {})
+    here = config.cpu_kind()
+    rows = []
+    for row in report["results"]:
+        machine = machines.get(row.get("cpu_kind"), report["machine"])
+        kind = row.get("cpu_kind") or (config.cpu_kind(machine["cpu_flags"])
+                                       if "cpu_flags" in machine else "CPU kind not recorded")
+        rows.append({"command": report["command"], **row, "machine": machine, "cpu_kind": kind})
+    report["results"] = sorted(rows, key=lambda row: row["cpu_kind"] != here)
+    return report
+
+
 def reference(benchmark: str, dataset: str, model: str, *, split: str | None = None) -> dict:
     """One row of ``benchmarks/results/<benchmark>.json``: the full-mode numbers a chapter
-    states (``test_accuracy``, ``train_seconds``, ``epochs``, ...), with the file's
-    ``machine`` and ``command`` added. Prose rounds them; it never types them in.
+    states (``test_accuracy``, ``train_seconds``, ``epochs``, ...), with the ``machine`` that
+    measured it and its ``command``; a row measured on this kind of CPU (AVX-512 or AVX2) when
+    there is one. Prose rounds them; it never types them in.
 
     KeyError names the rows there are when none matches.
     """
-    path = config.REPO_ROOT / "benchmarks" / "results" / f"{benchmark}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run benchmarks/{benchmark}.py")
-    report = json.loads(path.read_text())
+    report = _benchmark(benchmark)
+    if report is None:
+        raise FileNotFoundError(f"benchmarks/results/{benchmark}.json is missing: "
+                                f"run benchmarks/{benchmark}.py")
     for row in report["results"]:
         if row["dataset"] == dataset and row["model"] == model and row.get("split") == split:
-            return {"command": report["command"], "machine": report["machine"], **row}
+            return row
     have = sorted({f"{r['dataset']}/{r['model']}" + (f" [{r['split']}]" if r.get("split")
                                                      else "") for r in report["results"]})
-    raise KeyError(f"{path.name} has no row {dataset}/{model}"
+    raise KeyError(f"{benchmark}.json has no row {dataset}/{model}"
                    + (f" [{split}]" if split else "") + f"; it has: {', '.join(have)}")
 
 
@@ -155,19 +175,21 @@ def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, floa
     ``reached`` maps model names to the accuracy this run reached; ``split`` picks the rows
     of one split where a benchmark measures several (``benchmarks/speech.py``).
     """
-    path = config.REPO_ROOT / "benchmarks" / "results" / f"{benchmark}.json"
-    if not path.is_file():
-        return f"(no reference yet: run benchmarks/{benchmark}.py to create {path.name})"
-    report = json.loads(path.read_text())
-    rows = {r["model"]: r for r in report["results"]
-            if r["dataset"] == dataset and r.get("split") == split}
-    machine = report["machine"]
-    commands = sorted({r.get("command", report["command"]) for r in rows.values()}
-                      or {report["command"]})
+    report = _benchmark(benchmark)
+    if report is None:
+        return (f"(no reference yet: run benchmarks/{benchmark}.py to create "
+                f"benchmarks/results/{benchmark}.json)")
+    rows = {}
+    for row in report["results"]:  # this CPU kind's row first
+        if row["dataset"] == dataset and row.get("split") == split:
+            rows.setdefault(row["model"], row)
+    machine = next(iter(rows.values()), {"machine": report["machine"]})["machine"]
+    commands = sorted({r["command"] for r in rows.values()} or {report["command"]})
     # The date and CPU of each row are in docs/results.md; a lesson shows what to re-run.
     lines = [f"reference: `{command}` (docs/results.md)" for command in commands]
-    lines.append(f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU"
-                 + (f", {split} split" if split else ""))
+    kinds = sorted({r["cpu_kind"] for r in rows.values()})
+    lines.append(f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU, "
+                 + " and ".join(kinds) + (f", {split} split" if split else ""))
     table = []
     for model, accuracy in reached.items():
         ref = rows.get(model)

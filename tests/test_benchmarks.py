@@ -41,7 +41,7 @@ def test_a_report_from_another_machine_is_replaced_whole(tmp_path):
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
 
 
-def test_the_same_core_count_on_another_cpu_is_another_machine(tmp_path, monkeypatch):
+def test_the_same_cpu_kind_on_another_processor_is_another_machine(tmp_path, monkeypatch):
     out = tmp_path / "deploy.json"
     monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "AMD EPYC", "cpu_flags": ["avx2"]})
     common.write_report([_row("mnist", "old", 0.5)], "python benchmarks/deploy.py", out)
@@ -96,3 +96,46 @@ def test_adabn_sets_each_batch_norm_to_its_inputs_statistics_in_order():
     hidden = keras.Model(inputs, second.input).predict(x, verbose=0)
     np.testing.assert_allclose(np.abs(hidden.mean(axis=0)), 0.0, atol=1e-3)
     np.testing.assert_allclose(second.moving_mean.numpy(), hidden.mean(axis=0), atol=1e-5)
+
+
+def test_rows_of_the_other_cpu_kind_stay_beside_this_kinds(tmp_path, monkeypatch):
+    out = tmp_path / "images.json"
+    monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "EPYC", "cpu_flags": ["avx2"]})
+    common.write_report([_row("mnist", "convnet", 0.994), _row("mnist", "seed_cnn", 0.98)],
+                        "python benchmarks/images.py", out)
+    monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "EPYC",
+                                                "cpu_flags": ["avx2", "avx512f"]})
+    common.write_report([_row("mnist", "convnet", 0.996)], "python benchmarks/images.py", out)
+    report = json.loads(out.read_text())
+    rows = {(r["model"], r["cpu_kind"]): r["test_accuracy"] for r in report["results"]}
+    assert rows == {("convnet", "AVX2"): 0.994, ("seed_cnn", "AVX2"): 0.98,
+                    ("convnet", "AVX-512"): 0.996}
+    assert report["machines"]["AVX2"]["cpu_flags"] == ["avx2"]
+    assert report["machines"]["AVX-512"]["cpu_flags"] == ["avx2", "avx512f"]
+    # back on the AVX2 CPU: its convnet row is replaced, the AVX-512 row stays
+    monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "EPYC", "cpu_flags": ["avx2"]})
+    common.write_report([_row("mnist", "convnet", 0.995)], "python benchmarks/images.py", out)
+    rows = {(r["model"], r["cpu_kind"]): r["test_accuracy"]
+            for r in json.loads(out.read_text())["results"]}
+    assert rows == {("convnet", "AVX2"): 0.995, ("seed_cnn", "AVX2"): 0.98,
+                    ("convnet", "AVX-512"): 0.996}
+
+
+def test_the_chapters_read_the_row_of_their_own_cpu_kind(tmp_path, monkeypatch):
+    from swtwo_tf import evaluation
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    machine = {"cpu_cores": 2, "gpus": 0}
+    (tmp_path / "benchmarks" / "results" / "images.json").write_text(json.dumps({
+        "command": "x", "date": "d", "machine": {**machine, "cpu_flags": ["avx2"]},
+        "machines": {"AVX-512": {**machine, "cpu_flags": ["avx512f"]},
+                     "AVX2": {**machine, "cpu_flags": ["avx2"]}},
+        "results": [{**_row("mnist", "convnet", 0.996), "cpu_kind": "AVX-512"},
+                    {**_row("mnist", "convnet", 0.994), "cpu_kind": "AVX2"}]}))
+    monkeypatch.setattr(evaluation.config, "REPO_ROOT", tmp_path)
+    for kind, accuracy in (("AVX2", 0.994), ("AVX-512", 0.996)):
+        monkeypatch.setattr(evaluation.config, "cpu_kind", lambda flags=None, k=kind: k)
+        row = evaluation.reference("images", "mnist", "convnet")
+        assert row["test_accuracy"] == accuracy and row["cpu_kind"] == kind
+        assert row["machine"]["cpu_flags"] == (["avx2"] if kind == "AVX2" else ["avx512f"])
+        assert kind in evaluation.compare_with_benchmark("images", "mnist", {"convnet": 0.9})

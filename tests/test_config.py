@@ -108,3 +108,10 @@ def test_cpu_info_reads_the_model_and_avx512(tmp_path, monkeypatch):
     fake.write_text("model name\t: Other\nflags\t\t: fpu avx2 fma\n")
     assert config.cpu_info() == {"cpu_model": "Other", "avx512": False,
                                  "cpu_flags": ["avx2", "fma"]}
+
+
+def test_cpu_kind_names_the_vector_units_timings_depend_on():
+    assert config.cpu_kind(["avx2", "fma", "avx512f", "avx512_vnni"]) == "AVX-512"
+    assert config.cpu_kind(["avx2", "fma"]) == "AVX2"
+    assert config.cpu_kind([]) == "other"
+    assert config.cpu_kind() == config.cpu_kind(config.cpu_info()["cpu_flags"])

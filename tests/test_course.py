@@ -60,8 +60,9 @@ def test_a_full_run_records_each_chapter_and_keeps_the_others(tmp_path, fake_ker
     assert course.run([good, bad], tmp_path / "build", quick=False, record=record) == 1
     chapters = json.loads(record.read_text())["chapters"]
     assert sorted(chapters) == ["00_other", "98_good", "99_bad"]
-    assert chapters["00_other"] == {"status": "passed", "wall_seconds": 9.0}
-    good_row, bad_row = chapters["98_good"], chapters["99_bad"]
+    assert chapters["00_other"] == {"not recorded": {"status": "passed", "wall_seconds": 9.0}}
+    kind = course.config.cpu_kind()
+    good_row, bad_row = chapters["98_good"][kind], chapters["99_bad"][kind]
     assert good_row["status"] == "passed" and bad_row["status"] == "failed"
     assert good_row["mode"] == "full" and good_row["title"] == "98 A tiny chapter"
     assert good_row["cpu_seconds"] >= BUSY * 0.8  # the child's CPU time, measured
@@ -83,6 +84,19 @@ def test_a_second_run_of_one_chapter_replaces_only_its_entry(tmp_path, fake_kern
     course.run([two], tmp_path / "build", record=record)
     second = json.loads(record.read_text())["chapters"]
     assert second["01_one"] == first["01_one"] and sorted(second) == ["01_one", "02_two"]
+
+
+def test_each_cpu_kind_keeps_its_own_time_of_a_chapter(tmp_path):
+    record = tmp_path / "course.json"
+    record.write_text(json.dumps({"chapters": {"01_one": {  # the format before kinds
+        "status": "passed", "wall_seconds": 600.0, "avx512": False}}}))
+    course.record_chapters({"01_one": {"status": "passed", "wall_seconds": 120.0,
+                                       "cpu_flags": ["avx2", "avx512f"]}}, record)
+    course.record_chapters({"01_one": {"status": "passed", "wall_seconds": 580.0,
+                                       "cpu_flags": ["avx2", "fma"]}}, record)
+    chapters = json.loads(record.read_text())["chapters"]
+    assert {kind: e["wall_seconds"] for kind, e in chapters["01_one"].items()} == {
+        "AVX-512": 120.0, "AVX2": 580.0}
 
 
 def test_a_quick_run_records_nothing(tmp_path, fake_kernel):
@@ -155,5 +169,7 @@ def test_course_runs_chapters_and_writes_summaries(tmp_path, monkeypatch):
     index = (out / "summary" / "README.md").read_text()
     assert "98_good" in index and "99_bad" in index
     chapters = json.loads(record.read_text())["chapters"]
-    assert chapters["98_good"]["status"] == "passed" and chapters["99_bad"]["status"] == "failed"
-    assert chapters["98_good"]["cpu_seconds"] >= 0.5  # the real kernel's CPU time
+    kind = course.config.cpu_kind()
+    good_row, bad_row = chapters["98_good"][kind], chapters["99_bad"][kind]
+    assert good_row["status"] == "passed" and bad_row["status"] == "failed"
+    assert good_row["cpu_seconds"] >= 0.5  # the real kernel's CPU time

@@ -85,8 +85,23 @@ def test_the_registry_refuses_what_it_cannot_use(toy):
                              quick_examples="many")
     with pytest.raises(ValueError, match="a recipe for toy/tiny is registered already"):
         recipes.register({("toy", "tiny"): recipes.Recipe(tiny, batch_size=8, epochs=1)})
+    with pytest.raises(ValueError, match="recipe toy/other: tiny takes no argument depth"):
+        recipes.register({("toy", "other"): recipes.Recipe(tiny, batch_size=8, epochs=1,
+                                                           quick_kwargs={"depth": 2})})
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         datasets.unregister("nope")
+
+
+def test_quick_kwargs_change_the_build_in_quick_mode_only(monkeypatch, capsys):
+    recipe = recipes.Recipe(tiny, batch_size=8, epochs=1, kwargs={"name": "full"},
+                            quick_kwargs={"name": "quick"})
+    monkeypatch.setenv("SWTWO_QUICK", "0")
+    assert recipe.build().name == "full" and capsys.readouterr().out == ""
+    monkeypatch.setenv("SWTWO_QUICK", "1")
+    assert recipe.build().name == "quick"
+    assert "Quick mode (SWTWO_QUICK=1): tiny(name='quick')" in capsys.readouterr().out
+    assert recipe.build(name="mine").name == "mine"  # what the caller asks for wins
+    assert capsys.readouterr().out == ""
 
 
 def test_quick_caps_apply_per_split_by_the_base_split_name():

@@ -47,18 +47,36 @@ def test_the_renderer_on_a_tiny_report(tmp_path):
     assert text.startswith("# Results\n") and results_page.COMMAND in text.splitlines()[2]
     assert text == results_page.render(tmp_path)  # deterministic
     assert "## Images (chapters 01-02)" in text and "TensorFlow 2.99.0" in text
-    assert "2 CPU cores; CPU Test CPU; features avx2; no GPU" in text
+    assert "- machine (AVX2): 2 CPU cores; CPU Test CPU; features avx2; no GPU" in text
     assert "- date: 2030-01-02, 2030-01-03" in text
-    assert ("| dataset | model | test accuracy | epochs | train wall time | train CPU time | "
-            "parameters | batch | note | p50 ms | command |") in text
-    assert ("| mnist | tiny | 98.77 % | 3 | 125.0 s (2.1 min) | 200.5 s (3.3 min) | 1,234 | 64 "
-            "| a \\| b | 0.054 | python benchmarks/images.py |") in text
-    assert "| mnist | none | - | 0 | 0.50 s | - | 10 | 0 | - | - |" in text
+    assert ("| dataset | model | CPU kind | test accuracy | epochs | train wall time | "
+            "train CPU time | parameters | batch | note | p50 ms | command |") in text
+    assert ("| mnist | tiny | AVX2 | 98.77 % | 3 | 125.0 s (2.1 min) | 200.5 s (3.3 min) | "
+            "1,234 | 64 | a \\| b | 0.054 | python benchmarks/images.py |") in text
+    assert "| mnist | none | AVX2 | - | 0 | 0.50 s | - | 10 | 0 | - | - |" in text
     course = text.index("## Chapters in full mode")
     assert course < text.index("## Images")
-    assert ("| 00_a | failed | 20.0 s | - | Test CPU | no | full | 2030-01-04 |\n"
-            "| 01_b | passed | 480.0 s (8.0 min) | 900.0 s (15.0 min) | Test CPU | yes | full "
-            "| 2030-01-04 |") in text
+    assert ("| 00_a | AVX2 | failed | 20.0 s | - | Test CPU | full | 2030-01-04 |\n"
+            "| 01_b | AVX-512 | passed | 480.0 s (8.0 min) | 900.0 s (15.0 min) | Test CPU "
+            "| full | 2030-01-04 |") in text
+
+
+def test_both_cpu_kinds_sit_side_by_side_each_with_its_machine(tmp_path):
+    machine = {"cpu_cores": 2, "cpu_model": "Test CPU", "gpus": 0, "tensorflow": "2.99.0"}
+    row = {"dataset": "mnist", "test_accuracy": 0.99, "command": "x", "date": "2030-01-02"}
+    (tmp_path / "images.json").write_text(json.dumps({
+        "command": "x", "date": "2030-01-02", "mode": "full", "tensorflow": "2.99.0",
+        "machine": {**machine, "cpu_flags": ["avx2"]},
+        "machines": {"AVX-512": {**machine, "cpu_flags": ["avx2", "avx512f"]},
+                     "AVX2": {**machine, "cpu_flags": ["avx2"]}},
+        "results": [{**row, "model": "a", "cpu_kind": "AVX-512"},
+                    {**row, "model": "b", "cpu_kind": "AVX-512"},
+                    {**row, "model": "a", "cpu_kind": "AVX2", "test_accuracy": 0.98}]}))
+    text = results_page.render(tmp_path)
+    assert "- machine (AVX-512): 2 CPU cores; CPU Test CPU; features avx2, avx512f" in text
+    assert "- machine (AVX2): 2 CPU cores; CPU Test CPU; features avx2;" in text
+    assert ("| mnist | a | AVX-512 | 99.00 % |\n| mnist | a | AVX2 | 98.00 % |\n"
+            "| mnist | b | AVX-512 | 99.00 % |") in text
 
 
 def test_check_says_what_to_run(tmp_path, capsys):

@@ -7,6 +7,7 @@ and registers it with :func:`register`; ``import swtwo_tf.models`` imports them 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,9 @@ class Recipe:
     ``early_stopping``: patience in epochs on validation accuracy, restoring the best epoch.
     ``quick_steps``: the step budget in quick mode, for recipes whose steps are slow
     (default: :data:`swtwo_tf.config.QUICK_STEP_BUDGET`).
+    ``quick_kwargs``: builder keyword arguments that replace the recipe's in quick mode only
+    (the same model code on a smaller input, such as reviews cut to fewer tokens); ``build``
+    says when it uses them.
     ``from_data``: what the builder needs from the training data, as positional arguments
     (``from_data(data) -> tuple``; the text builders adapt their vocabulary on the training
     texts); None when the builder needs nothing from it.
@@ -35,16 +39,27 @@ class Recipe:
     early_stopping: int | None = None
     quick_steps: int | None = None
     kwargs: dict = field(default_factory=dict)
+    quick_kwargs: dict = field(default_factory=dict)
     from_data: Callable | None = None
 
     def build(self, data=None, **overrides) -> keras.Model:
         """The uncompiled model for ``data`` (what ``datasets.pipelines`` returned); the
-        ``overrides`` replace or add to the recipe's keyword arguments."""
+        ``overrides`` replace or add to the recipe's keyword arguments (and to its
+        ``quick_kwargs`` in quick mode)."""
+        from swtwo_tf import config
+
         if self.from_data is not None and data is None:
             raise ValueError(f"{self.builder.__name__} builds from the training data: "
                              "pass the data (datasets.pipelines(...)) to build()")
         args = self.from_data(data) if self.from_data is not None else ()
-        return self.builder(*args, **{**self.kwargs, **overrides})
+        kwargs = dict(self.kwargs)
+        quick = {k: v for k, v in self.quick_kwargs.items() if k not in overrides}
+        if quick and config.quick_mode():
+            shown = ", ".join(f"{k}={v!r}" for k, v in quick.items())
+            print(f"Quick mode (SWTWO_QUICK=1): {self.builder.__name__}({shown}); "
+                  "the full run uses the recipe's values.")
+            kwargs.update(quick)
+        return self.builder(*args, **{**kwargs, **overrides})
 
 
 #: (dataset, model name) -> Recipe, for every registered recipe.
@@ -58,6 +73,11 @@ def register(table: dict[tuple[str, str], Recipe]) -> None:
             raise TypeError(f"recipe {key} is a {type(recipe).__name__}, not a Recipe")
         if key in RECIPES and RECIPES[key] is not recipe:
             raise ValueError(f"a recipe for {key[0]}/{key[1]} is registered already")
+        parameters = inspect.signature(recipe.builder).parameters
+        unknown = sorted((set(recipe.kwargs) | set(recipe.quick_kwargs)) - set(parameters))
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            raise ValueError(f"recipe {key[0]}/{key[1]}: {recipe.builder.__name__} takes no "
+                             f"argument {', '.join(unknown)}")
     RECIPES.update(table)
 
 

@@ -18,7 +18,7 @@ from swtwo_tf.layers import audio
 from swtwo_tf.models.recipes import Recipe, register
 
 
-def _front_end(augment: bool, seed: int | None, *, speed: float = 0.0,
+def front_end(augment: bool, seed: int | None, *, speed: float = 0.0,
                noise: tuple[float, float] = (10.0, 30.0), masked: bool = False):
     """Waveform -> (augmented) per-utterance normalised log-mel frames; ``masked``
     normalises over the recording's frames only (see ``audio.UtteranceNormalization``)."""
@@ -57,7 +57,7 @@ def rnn_classifier(*, units: int = 64, conv_filters: int = 16, augment: bool = T
 
     ``conv_filters=0`` drops the convolutions: the GRUs then read the 40 bands directly.
     """
-    inputs, x = _front_end(augment, seed, speed=speed, noise=(20.0, 40.0), masked=True)
+    inputs, x = front_end(augment, seed, speed=speed, noise=(20.0, 40.0), masked=True)
     if conv_filters:
         x = layers.Reshape((-1, x.shape[-1], 1))(x)
         for filters, pool in ((conv_filters, (1, 2)), (2 * conv_filters, (1, 2)),
@@ -78,7 +78,7 @@ def cnn_classifier(*, augment: bool = False, seed: int | None = 42,
                    name: str = "speech_cnn") -> keras.Model:
     """The TensorFlow simple_audio recipe on log-mel images: resize to 32x32, Conv32, Conv64,
     max-pool, dropout 0.25, Dense 128, dropout 0.5, softmax."""
-    inputs, x = _front_end(augment, seed)
+    inputs, x = front_end(augment, seed)
     x = layers.Reshape((-1, x.shape[-1], 1))(x)
     x = layers.Resizing(32, 32)(x)
     x = layers.Conv2D(32, 3, activation="relu")(x)
