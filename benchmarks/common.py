@@ -130,8 +130,10 @@ def cpu() -> dict:
 
 
 def _key(row: dict) -> tuple:
-    """What a row measures: (dataset, model, split), or the notebook for a chapter's row."""
-    return row.get("dataset"), row.get("model"), row.get("split"), row.get("notebook")
+    """What a row measures: (dataset, model, split, part of a profile), or the notebook for a
+    chapter's row."""
+    return (row.get("dataset"), row.get("model"), row.get("split"), row.get("part"),
+            row.get("notebook"))
 
 
 def parse_args(script: str, description: str, choices: list[str], add_arguments=None):

@@ -29,14 +29,16 @@ PAGE = ROOT / "docs" / "results.md"
 COMMAND = ".venv/bin/python benchmarks/results_page.py"
 
 #: Columns every result table starts with, in this order, when any row has them.
-MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "cpu_kind", "test_accuracy", "epochs",
+MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "part", "cpu_kind", "ms_per_step",
+                "share", "epoch_seconds", "test_accuracy", "epochs",
                 "train_seconds", "train_cpu_seconds", "parameters", "status", "wall_seconds",
                 "cpu_seconds", "budget_seconds", "within_budget")
 HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time",
             "train_cpu_seconds": "train CPU time", "batch_size": "batch",
             "wall_seconds": "wall time", "cpu_seconds": "CPU time", "cpu_model": "CPU model",
             "avx512": "AVX-512", "cpu_kind": "CPU kind", "budget_seconds": "budget",
-            "within_budget": "within budget"}
+            "within_budget": "within budget", "ms_per_step": "ms per step",
+            "share": "share of the step", "epoch_seconds": "per full epoch"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
@@ -44,7 +46,8 @@ STAMPS = ("command", "date")
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
           "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
-          "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)"}
+          "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)",
+          "profile": "Where a training step's time goes (image and speech recipes)"}
 
 
 def _cell(key: str, value) -> str:
@@ -53,7 +56,7 @@ def _cell(key: str, value) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if key.endswith("accuracy") and isinstance(value, int | float):
+    if (key.endswith("accuracy") or key == "share") and isinstance(value, int | float):
         return f"{value * 100:.2f} %"
     if key.endswith("seconds") and isinstance(value, int | float):
         if value < 10:

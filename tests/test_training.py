@@ -145,3 +145,21 @@ def test_compile_classifier_schedules(monkeypatch):
         training.compile_classifier(_model(), schedule="step")
     with pytest.raises(ValueError, match="needs epochs and steps_per_epoch"):
         training.compile_classifier(_model(), schedule="cosine")
+
+
+def test_step_profile_times_every_layer_and_the_optimizer():
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    training.compile_classifier(model)
+    x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    rows = training.step_profile(model, x, np.zeros(16, "int64"), steps=2, warmup=1)
+    assert [r["layer"] for r in rows] == [*(layer.name for layer in model.layers),
+                                           "loss + optimizer"]
+    assert [r["kind"] for r in rows] == ["Conv2D", "Flatten", "Dense", "train_on_batch"]
+    assert all(isinstance(r["ms"], float) for r in rows)
+    assert sum(r["ms"] for r in rows) > 0  # the whole step takes time
+    with pytest.raises(ValueError, match="steps and warmup must be positive ints"):
+        training.step_profile(model, x, steps=0)
+    with pytest.raises(ValueError, match="compile the model"):
+        uncompiled = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten()])
+        training.step_profile(uncompiled, x, np.zeros(16), steps=1)

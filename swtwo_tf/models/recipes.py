@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import keras
 
+from swtwo_tf import config
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -46,8 +48,6 @@ class Recipe:
         """The uncompiled model for ``data`` (what ``datasets.pipelines`` returned); the
         ``overrides`` replace or add to the recipe's keyword arguments (and to its
         ``quick_kwargs`` in quick mode)."""
-        from swtwo_tf import config
-
         if self.from_data is not None and data is None:
             raise ValueError(f"{self.builder.__name__} builds from the training data: "
                              "pass the data (datasets.pipelines(...)) to build()")
