@@ -292,7 +292,9 @@ def step_profile(model: keras.Model, batch, labels=None, *, steps: int = 10,
     what its cut adds to the one before, the median of ``steps`` timed steps after
     ``warmup`` (the first traces the graph). With ``labels`` the model, compiled, also runs
     whole ``train_on_batch`` steps: the last row is what the loss, the optimizer's update and
-    Keras add. Timings of a noisy machine can make a cheap layer's cost slightly negative.
+    Keras add. Timings of a noisy machine can make a cheap layer's cost slightly negative,
+    and a cut between two ops TensorFlow would fuse (a convolution and its ReLU) costs more
+    than the fused pair: compare layer groups ending at block boundaries, not single ops.
 
     Returns rows ``{"layer", "kind", "ms"}``; ``kind`` is the layer's class (a nested model,
     such as an augmentation ``Sequential``, counts as one layer). For models of one input
