@@ -74,7 +74,7 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
                "processor": platform.processor() or platform.machine(), **cpu(),
                "gpus": len(tf.config.list_physical_devices("GPU")),
                "tensorflow": tf.__version__}
-    kind = machine_kind(machine)
+    kind = config.machine_kind(machine)
     date = time.strftime("%Y-%m-%d")
     rows = [{**row, "command": command, "date": date, "cpu_kind": kind} for row in rows]
     out = Path(out)
@@ -85,7 +85,7 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
         fresh = {_key(r) for r in rows}
         for row in old["results"]:
             row = {"command": old["command"], "date": old["date"],
-                   "cpu_kind": machine_kind(old["machine"]), **row}
+                   "cpu_kind": config.machine_kind(old["machine"]), **row}
             theirs = old_machines.get(row["cpu_kind"], {})
             if row["cpu_kind"] == kind:
                 keep = theirs == machine and _key(row) not in fresh
@@ -103,20 +103,13 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     return out
 
 
-def machine_kind(machine: dict) -> str:
-    """The CPU kind of a report's ``machine`` (``"not recorded"`` when it lacks the flags)."""
-    if "cpu_flags" not in machine:
-        return "not recorded"
-    return config.cpu_kind(machine["cpu_flags"])
-
-
 def machines_of(report: dict) -> dict:
     """``{CPU kind: machine}`` of a report (one written before reports kept kinds apart has
     only ``machine``, with TensorFlow's version beside it)."""
     if "machines" in report:
         return report["machines"]
     machine = {**report["machine"], "tensorflow": report.get("tensorflow")}
-    return {machine_kind(machine): machine}
+    return {config.machine_kind(machine): machine}
 
 
 def cpu() -> dict:

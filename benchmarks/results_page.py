@@ -111,8 +111,8 @@ def _by_kind(report: dict) -> tuple[dict, list[dict]]:
     if "machines" in report:
         machines = report["machines"]
     else:
-        kind = config.cpu_kind(machine["cpu_flags"]) if "cpu_flags" in machine else "not recorded"
-        machines = {kind: {**machine, "tensorflow": report.get("tensorflow")}}
+        machines = {config.machine_kind(machine): {**machine,
+                                                   "tensorflow": report.get("tensorflow")}}
     only = next(iter(machines))
     rows = [{"cpu_kind": only, **row} for row in report.get("results", [])]
     first = {}

@@ -141,6 +141,12 @@ def cpu_kind(cpu_flags: list[str] | None = None) -> str:
     return "AVX2" if "avx2" in flags else "other"
 
 
+def machine_kind(machine: dict) -> str:
+    """The CPU kind of a recorded ``machine`` (a benchmark report's): :func:`cpu_kind` of its
+    ``cpu_flags``, ``"not recorded"`` when it has none (reports from before they did)."""
+    return cpu_kind(machine["cpu_flags"]) if "cpu_flags" in machine else "not recorded"
+
+
 def environment() -> dict:
     """Versions, hardware and mode of this run, as a dict (shown by chapter 00's setup cell)."""
     import keras

@@ -138,8 +138,7 @@ def _benchmark(benchmark: str) -> dict | None:
     rows = []
     for row in report["results"]:
         machine = machines.get(row.get("cpu_kind"), report["machine"])
-        kind = row.get("cpu_kind") or (config.cpu_kind(machine["cpu_flags"])
-                                       if "cpu_flags" in machine else "CPU kind not recorded")
+        kind = row.get("cpu_kind") or config.machine_kind(machine)
         rows.append({"command": report["command"], **row, "machine": machine, "cpu_kind": kind})
     report["results"] = sorted(rows, key=lambda row: row["cpu_kind"] != here)
     return report
@@ -189,7 +188,7 @@ def compare_with_benchmark(benchmark: str, dataset: str, reached: dict[str, floa
     lines = [f"reference: `{command}` (docs/results.md)" for command in commands]
     kinds = sorted({r["cpu_kind"] for r in rows.values()})
     lines.append(f"full mode, {machine['cpu_cores']} CPU cores, {machine['gpus']} GPU, "
-                 + " and ".join(kinds) + (f", {split} split" if split else ""))
+                 + "CPU kind " + " and ".join(kinds) + (f", {split} split" if split else ""))
     table = []
     for model, accuracy in reached.items():
         ref = rows.get(model)
