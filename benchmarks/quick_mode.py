@@ -4,12 +4,14 @@ Usage: .venv/bin/python benchmarks/quick_mode.py [--only 05_text_classification]
 
 Each notebook runs as ``swtwo course --quick`` runs it (a fresh kernel, ``SWTWO_QUICK=1``,
 outputs into a temporary folder), one after the other, so no two share the cores. A row
-records the notebook's wall time, its kernel's CPU time and the budget of this CPU kind:
+records the notebook's wall time, its kernel's CPU time, its three slowest code cells
+(``course.slowest_cells``) and the budget of this CPU kind:
 90 s with AVX-512, 3 min without (most laptops). ~20 min on a 2-core AVX2 CPU.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -29,9 +31,11 @@ def measure(notebook: Path, out: Path) -> dict:
     failures = course.run([notebook], out, quick=True, record=None)
     seconds, cpu_seconds = time.perf_counter() - start, course.children_cpu_seconds() - cpu_start
     budget = BUDGET_SECONDS[bool(config.cpu_info()["avx512"])]
+    executed = json.loads((out / "notebooks" / notebook.name).read_text())
     return {"notebook": notebook.stem, "status": "failed" if failures else "passed",
             "wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
-            "budget_seconds": budget, "within_budget": seconds <= budget}
+            "budget_seconds": budget, "within_budget": seconds <= budget,
+            "slowest_cells": course.slowest_cells(executed)}
 
 
 def main() -> int:
@@ -52,7 +56,9 @@ def main() -> int:
             rows.append(measure(notebook, Path(tmp)))
             print(f"-> {notebook.stem}: {rows[-1]['wall_seconds']:.0f} s "
                   f"({rows[-1]['cpu_seconds']:.0f} CPU s), budget "
-                  f"{rows[-1]['budget_seconds']:.0f} s", flush=True)
+                  f"{rows[-1]['budget_seconds']:.0f} s; slowest cells: " + ", ".join(
+                      f"{c['cell']} ({c['seconds']:.0f} s)" for c in rows[-1]["slowest_cells"]),
+                  flush=True)
     print("\n" + tables.format_table(
         ["notebook", "status", "wall time", "CPU time", "budget", "within"],
         [[r["notebook"], r["status"], f"{r['wall_seconds']:.0f} s", f"{r['cpu_seconds']:.0f} s",

@@ -81,6 +81,31 @@ def _first_error(nb) -> str | None:
     return None
 
 
+def slowest_cells(nb, n: int = 3) -> list[dict]:
+    """The ``n`` code cells of an executed notebook that took longest, slowest first: each
+    ``{"cell": number among the code cells (1-based), "id", "seconds", "source": first line}``.
+
+    Read from the execution timestamps nbclient writes into each cell's metadata
+    (``iopub.execute_input`` to ``shell.execute_reply``), so it works on any notebook that
+    ``run`` executed; cells without them (not run) are left out.
+    """
+    from datetime import datetime
+
+    rows = []
+    code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for number, cell in enumerate(code_cells, 1):
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" not in timing or "shell.execute_reply" not in timing:
+            continue
+        began, ended = (datetime.fromisoformat(timing[key].replace("Z", "+00:00"))
+                        for key in ("iopub.execute_input", "shell.execute_reply"))
+        source = "".join(cell["source"]).strip().splitlines()
+        rows.append({"cell": number, "id": cell.get("id"),
+                     "seconds": round((ended - began).total_seconds(), 1),
+                     "source": source[0][:80] if source else ""})
+    return sorted(rows, key=lambda row: -row["seconds"])[:n]
+
+
 def children_cpu_seconds() -> float:
     """CPU seconds (user + system) of this process's finished, reaped child processes.
 
@@ -135,6 +160,8 @@ def _records(path: Path, record, quick: bool) -> bool:
 
 def _summary(path: Path, title: str, status: str, seconds: float, executed: Path,
              results: dict | None, cpu_seconds: float | None = None) -> str:
+    import nbformat
+
     cpu = "" if cpu_seconds is None else f" ({cpu_seconds:.0f} CPU s in the kernel)"
     lines = [f"# {title}", "", f"- notebook: {path.name}",
              f"- status: {status}",
@@ -151,6 +178,12 @@ def _summary(path: Path, title: str, status: str, seconds: float, executed: Path
             lines += ["", results["notes"]]
     else:
         lines.append("No results were recorded (the chapter did not reach record_results).")
+    slow = slowest_cells(nbformat.read(executed, as_version=4)) if executed.exists() else []
+    if slow:
+        lines += ["", "## Slowest cells", "", "| code cell | seconds | first line |",
+                  "|---|---|---|"]
+        lines += [f"| {row['cell']} | {row['seconds']:.1f} | `{row['source']}` |"
+                  for row in slow]
     return "\n".join(lines) + "\n"
 
 

@@ -125,6 +125,24 @@ def test_the_quick_mode_benchmark_times_each_notebook_against_its_cpus_budget(
     assert failed["status"] == "failed" and failed["budget_seconds"] == 90
 
 
+def test_the_slowest_cells_come_from_the_execution_timestamps():
+    def cell(source, began=None, ended=None):
+        code = nbformat.v4.new_code_cell(source)
+        if began is not None:
+            code.metadata["execution"] = {
+                "iopub.execute_input": f"2026-12-02T10:00:{began:06.3f}Z",
+                "shell.execute_reply": f"2026-12-02T10:00:{ended:06.3f}Z"}
+        return code
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 98"), cell("a = 1", 0, 1.5),
+        cell("train()\nmore()", 2, 14.25), cell("never_run()"), cell("b = 2", 15, 15.5)])
+    rows = course.slowest_cells(nb, n=2)
+    assert [(r["cell"], r["seconds"], r["source"]) for r in rows] == [
+        (2, 12.2, "train()"), (1, 1.5, "a = 1")]
+    assert len(course.slowest_cells(nb, n=10)) == 3  # the cell never run is left out
+
+
 def test_the_course_report_takes_only_the_course_chapters(tmp_path):
     chapter = course.chapter_notebooks()[0]
     elsewhere = tmp_path / chapter.name
@@ -164,6 +182,10 @@ def test_course_runs_chapters_and_writes_summaries(tmp_path, monkeypatch):
     assert result["metrics"] == {"accuracy": 0.5, "mode_seen": "full"}
     page = (out / "summary" / "98_good.md").read_text()
     assert "status: passed" in page and "| accuracy | 0.5 |" in page and "mode: full" in page
+    slowest = course.slowest_cells(executed)
+    assert slowest[0]["cell"] == 3 and slowest[0]["seconds"] >= 0.4
+    assert slowest[0]["source"].startswith("import time")
+    assert "## Slowest cells" in page and "`import time`" in page
     bad_page = (out / "summary" / "99_bad.md").read_text()
     assert "FAILED" in bad_page and "chapter broke" in bad_page
     index = (out / "summary" / "README.md").read_text()
