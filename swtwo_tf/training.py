@@ -127,11 +127,29 @@ def fit(
         if validation is not None:
             validation = validation.take(config.QUICK_MAX_STEPS)
     start, cpu_start = time.perf_counter(), time.process_time()
+    build_before_tracing(model, train)
     history = model.fit(train, validation_data=validation, epochs=epochs, shuffle=False,
                         callbacks=all_callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - start
     history.cpu_seconds = time.process_time() - cpu_start
     return history
+
+
+def build_before_tracing(model: keras.Model, data) -> None:
+    """Create the metrics' and the optimizer's variables before ``fit`` traces the train step.
+
+    With the TensorFlow backend, Keras leaves them to the first trace of the train step
+    (unless a distribution strategy is set), and ``tf.function`` then traces the step twice:
+    once creating variables, once more without. The second trace is a whole forward and
+    backward graph built again, seconds for a recurrent model. This does what Keras does
+    under a strategy (``Trainer._symbolic_build``, on the shapes of ``data.element_spec``,
+    so the pipeline is not read); a compiled model already built is left as it is.
+    """
+    build = getattr(model, "_symbolic_build", None)
+    if build is None or not getattr(model, "compiled", False):
+        return
+    specs = data.element_spec
+    build(data_batch=tuple(specs) if isinstance(specs, (tuple, list)) else specs)
 
 
 def compile_classifier(

@@ -39,6 +39,34 @@ def test_loss_falls_on_real_digits(full_mode):
 
 
 @pytest.mark.slow
+def test_the_train_step_is_traced_once_and_trains_as_before(full_mode):
+    """Keras (TensorFlow backend) creates the metrics' and the optimizer's variables in the
+    first trace of the train step, so tf.function traces it twice; fit builds them first."""
+    def counting(model):
+        traces = {"n": 0}
+        step = model.train_step
+
+        def train_step(data):
+            traces["n"] += 1  # Python runs only while tracing
+            return step(data)
+
+        model.train_step = train_step
+        return traces
+
+    config.seed_everything(0)
+    ours = _model()
+    traces = counting(ours)
+    history = training.fit(ours, _digits(256), epochs=2, verbose=0)
+    assert traces["n"] == 1
+    config.seed_everything(0)
+    plain = _model()
+    plain_history = plain.fit(_digits(256), epochs=2, verbose=0, shuffle=False)
+    np.testing.assert_allclose(history.history["loss"], plain_history.history["loss"], rtol=1e-5)
+    for a, b in zip(ours.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
 def test_fit_reads_wall_time_and_cpu_time_from_their_own_clocks(full_mode, monkeypatch):
     """Benchmarks report CPU time beside wall time, because the VM's host pauses it for whole
     seconds and a pause lengthens the wall time only. Fake clocks make this exact: each epoch
