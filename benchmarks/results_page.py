@@ -66,6 +66,8 @@ def _cell(key: str, value) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.3f}"
+    if key == "slowest_cells" and isinstance(value, list):  # course.slowest_cells' rows
+        return ", ".join(f"cell {c['cell']} ({c['seconds']:.0f} s)" for c in value)
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     return str(value).replace("|", "\\|").replace("\n", " ")

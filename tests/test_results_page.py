@@ -87,3 +87,10 @@ def test_check_says_what_to_run(tmp_path, capsys):
     assert f"run {results_page.COMMAND}" in capsys.readouterr().err
     assert results_page.main(args) == 0
     assert results_page.main(["--check", *args]) == 0
+
+
+def test_slowest_cells_are_written_as_cell_and_seconds():
+    cells = [{"cell": 20, "id": "c18", "seconds": 23.7, "source": "cnn = train()"},
+             {"cell": 8, "id": "c06", "seconds": 12.2, "source": "EPOCHS | 15"}]
+    assert results_page._cell("slowest_cells", cells) == "cell 20 (24 s), cell 8 (12 s)"
+    assert results_page._cell("slowest_cells", None) == "-"
