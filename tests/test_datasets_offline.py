@@ -154,3 +154,17 @@ def test_status_reads_metadata_only(tmp_path):
     rows = datasets.status(tmp_path)
     assert [r["name"] for r in rows] == datasets.names(real=True)
     assert all(not r["available"] and r["sample"] for r in rows)
+
+
+def test_batched_pipelines_replay_the_same_order_with_autotuning_off():
+    x, y = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
+    ds = core.batched(x, y, 4, shuffle=True, seed=3, preprocess=lambda a, b: (a * 2, b))
+    assert ds.options().autotune.enabled is False  # autotune's joins stalled epoch ends
+    epochs = [[b.tolist() for _, b in ds.as_numpy_iterator()] for _ in range(2)]
+    again = core.batched(x, y, 4, shuffle=True, seed=3, preprocess=lambda a, b: (a * 2, b))
+    assert [b.tolist() for _, b in again.as_numpy_iterator()] == epochs[0]  # seeded
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+    assert sorted(sum(epochs[1], [])) == list(range(10))
+    assert [len(b) for b in epochs[0]] == [4, 4, 2]
+    first = next(ds.as_numpy_iterator())
+    assert np.array_equal(first[0][:, 0], first[1] * 2)  # preprocess ran, pairs kept together
