@@ -308,6 +308,10 @@ def split_off_validation(indices, fraction: float, seed: int):
     return order[:n_val], order[n_val:]
 
 
+#: Batches :func:`batched` keeps ready ahead of the training step.
+PREFETCH_BATCHES = 2
+
+
 def batched(inputs, labels, batch_size: int, *, shuffle: bool = False, seed: int = 42,
             preprocess=None):
     """``(input, label)`` arrays as a cached, batched, prefetched ``tf.data`` pipeline;
@@ -331,7 +335,3 @@ def batched(inputs, labels, batch_size: int, *, shuffle: bool = False, seed: int
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.batch(batch_size).prefetch(PREFETCH_BATCHES).with_options(options)
-
-
-#: Batches :func:`batched` keeps ready ahead of the training step.
-PREFETCH_BATCHES = 2
