@@ -6,6 +6,8 @@
     swtwo course                     run every chapter headless (what `make course` does)
     swtwo course notebooks/03_*.ipynb    run only the chapters named
     swtwo train mnist --out runs/m   train a recipe, resumable; model + metrics.json in --out
+    swtwo train mnist --workers 2    the same recipe on 2 worker processes (tf.distribute)
+    swtwo manifest mnist --workers 3 --image IMAGE   the same job as a Kubernetes Indexed Job
     swtwo evaluate runs/m/model.keras --dataset mnist
     swtwo predict runs/m/model.keras digit.png    (PNG/JPEG, WAV, --text or .txt files)
     swtwo export runs/m/model.keras --format tflite-int8   (then predict with the .tflite)
@@ -21,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from swtwo_tf import config, datasets
+from swtwo_tf import config, datasets, distribute
 from swtwo_tf.datasets import core
 from swtwo_tf.deploy.export import EXPORT_FORMATS
 
@@ -65,6 +67,10 @@ def _train(args) -> int:
     if args.quick:
         os.environ["SWTWO_QUICK"] = "1"
     model_name = args.model or datasets.get_spec(args.dataset).default_model
+    if args.workers is not None:
+        return _train_workers(args, model_name)
+    if args.port is not None or args.threads is not None:
+        raise ValueError("--port and --threads go with --workers N")
     out = args.out or config.REPO_ROOT / "runs" / f"{args.dataset}_{model_name}"
     report = deploy.train_run(args.dataset, model_name, out, seed=args.seed, split=args.split,
                               epochs=args.epochs)
@@ -73,6 +79,28 @@ def _train(args) -> int:
           f"({report['train_seconds']:.0f} s); model: {report['model_path']}"
           + (f" (and {lite.name}, for a fast swtwo predict)" if lite else "")
           + f"; metrics: {Path(out) / 'metrics.json'}")
+    return 0
+
+
+def _train_workers(args, model_name: str) -> int:
+    if args.split:
+        raise ValueError("--workers trains on the default split; leave out --split")
+    out = args.out or config.REPO_ROOT / "runs" / f"{args.dataset}_{model_name}_{args.workers}w"
+    report = distribute.launch(args.dataset, model_name, out, workers=args.workers,
+                               seed=args.seed, epochs=args.epochs, port=args.port,
+                               threads=args.threads, log=lambda line: print(line, flush=True))
+    print(f"test accuracy {report['test_accuracy']:.2%} after {report['epochs']} epochs on "
+          f"{report['workers']} worker(s) ({report['wall_seconds']:.0f} s, "
+          f"{report['restarts']} restart(s)); model: {Path(out) / 'model.keras'}; "
+          f"metrics: {Path(out) / 'metrics.json'}; logs: {Path(out) / 'logs'}")
+    return 0
+
+
+def _manifest(args) -> int:
+    model_name = args.model or datasets.get_spec(args.dataset).default_model
+    items = distribute.kubernetes_manifest(args.workers, image=args.image, dataset=args.dataset,
+                                           model_name=model_name, port=args.port)
+    print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=2))
     return 0
 
 
@@ -178,7 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=42)
     tr.add_argument("--out", help="output folder (default: runs/<dataset>_<model>); an "
                     "interrupted run in the same folder resumes from its last epoch")
+    tr.add_argument("--workers", type=int, help="train with N worker processes on this "
+                    "machine (tf.distribute.MultiWorkerMirroredStrategy; chapter 11)")
+    tr.add_argument("--port", type=int, help="with --workers: worker i listens on PORT+i "
+                    "(default: free ports)")
+    tr.add_argument("--threads", type=int, help="with --workers: CPU threads per worker "
+                    "(default: the cores shared out)")
     tr.set_defaults(func=_train)
+
+    ma = commands.add_parser("manifest", help="print a Kubernetes Indexed Job (JSON, for "
+                             "kubectl apply -f) that trains a recipe on N worker pods")
+    ma.add_argument("dataset", choices=trainable)
+    ma.add_argument("--model", help="recipe name (default: the dataset's)")
+    ma.add_argument("--workers", type=int, required=True, help="worker pods")
+    ma.add_argument("--image", required=True, help="a container image with the kit installed")
+    ma.add_argument("--port", type=int, default=12345, help="the workers' port (default 12345)")
+    ma.set_defaults(func=_manifest)
 
     ev = commands.add_parser("evaluate", help="test accuracy of a trained model")
     ev.add_argument("model", help="a .keras or .tflite file")
@@ -217,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except (core.DatasetUnavailable, ValueError) as exc:
         print(f"swtwo: error: {exc}", file=sys.stderr)
         return 2
+    except distribute.WorkerFailed as exc:
+        print(f"swtwo: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("swtwo: interrupted", file=sys.stderr)
         return 130

@@ -162,7 +162,27 @@ def compile_classifier(
     quick_steps: int | None = None,
     accumulate: int | None = None,
 ) -> keras.Model:
-    """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01).
+    """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01);
+    the optimizer is :func:`optimizer_for` with the same arguments."""
+    optimizer = optimizer_for(learning_rate=learning_rate, schedule=schedule, epochs=epochs,
+                              steps_per_epoch=steps_per_epoch, quick_steps=quick_steps,
+                              accumulate=accumulate)
+    model.compile(optimizer=optimizer,
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def optimizer_for(
+    *,
+    learning_rate: float = 1e-3,
+    schedule: str | None = None,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    quick_steps: int | None = None,
+    accumulate: int | None = None,
+) -> keras.optimizers.Optimizer:
+    """The kit's Adam optimizer (what :func:`compile_classifier` compiles with; chapter 11's
+    training loop uses it directly).
 
     ``accumulate=k`` sums the gradients of ``k`` batches before each weight update (Keras's
     ``gradient_accumulation_steps``): the update sees ``k * batch_size`` examples, the
@@ -188,11 +208,8 @@ def compile_classifier(
     if accumulate is not None and (not isinstance(accumulate, int) or accumulate < 1):
         raise ValueError(f"accumulate must be a positive int (batches per update), "
                          f"got {accumulate!r}")
-    optimizer = keras.optimizers.Adam(
+    return keras.optimizers.Adam(
         rate, gradient_accumulation_steps=accumulate if accumulate and accumulate > 1 else None)
-    model.compile(optimizer=optimizer,
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str | None = None,

@@ -109,7 +109,9 @@ _register("mnist", "MNIST handwritten digits (28x28 grey, 10 classes)",
           floors={"convnet": (0.99, 0.95, 0.5), "seed_cnn": (0.98, 0.94, 0.5),
                   "dense_baseline": (0.965, 0.88, 0.4),
                   # chapter 06: a briefly trained CNN after int8 conversion
-                  "convnet_int8": (0.985, 0.85, 0.3)})
+                  "convnet_int8": (0.985, 0.85, 0.3),
+                  # chapter 11: the recipe on worker processes (quick mode: 40 steps)
+                  "convnet_workers": (0.99, 0.85, 0.3)})
 _register("fashion_mnist", "Fashion-MNIST clothing images (28x28 grey, 10 classes)",
           ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot"), quick_examples=5_000, licence="MIT",
