@@ -341,3 +341,30 @@ def remedy_chart(rows: list[dict], title: str = "train vs test accuracy"):
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def scaling_chart(rows: list[dict], title: str = "the same training on more workers"):
+    """Chapter 11's cost of scaling: examples per second of each run, and each training step
+    split into the all-reduce of the gradients and the rest (computing them, reading data).
+
+    ``rows`` have ``split`` (the run's name), ``examples_per_second``, ``ms_per_step`` and
+    ``all_reduce_ms`` (``benchmarks/results/distributed.json``'s rows, or this run's)."""
+    if not rows:
+        raise ValueError("rows is empty: nothing to plot")
+    names = [r["split"] for r in rows]
+    x = np.arange(len(rows))
+    step = np.array([r["ms_per_step"] for r in rows], dtype=float)
+    reduce = np.minimum(step, [r["all_reduce_ms"] for r in rows])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(rows)), 3.6))
+    left.bar(x, [r["examples_per_second"] for r in rows], color="tab:blue")
+    left.set_ylabel("training examples per second")
+    right.bar(x, step - reduce, label="compute and input", color="tab:blue")
+    right.bar(x, reduce, bottom=step - reduce, label="all-reduce of the gradients",
+              color="tab:orange")
+    right.set_ylabel("milliseconds per step (global batch)")
+    right.legend(loc="upper left", fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks(x, names, rotation=15, ha="right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

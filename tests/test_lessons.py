@@ -60,10 +60,13 @@ def uses(cells: list[ast.Module]):
                     shown.append((index, _recipe_builder(arg)))
                 else:
                     shown.append((index, _name(arg)))
-            elif called in ("train_recipe",):
+            elif called == "train_recipe":
                 builder = _recipe_builder(node)
                 if builder:
                     trained.append((index, builder))
+                fits.append(index)
+            elif called in ("launch", "train") and _recipe_builder(node):  # chapter 11
+                trained.append((index, _recipe_builder(node)))
                 fits.append(index)
             elif called == "compare_variants":
                 for kw in node.keywords:
@@ -120,11 +123,12 @@ def test_every_chapter_writes_formulas(path):
 def test_the_checks_find_what_they_look_for():
     cells = [ast.parse('training.train_recipe("mnist", "convnet")'),
              ast.parse("lesson.show(vision.convnet)"),
-             ast.parse("m = vision.seed_cnn()\nmodels.fit(m)")]
+             ast.parse("m = vision.seed_cnn()\nmodels.fit(m)"),
+             ast.parse('distribute.launch("mnist", "seed_cnn", workers=2)')]
     trained, shown, fits = uses(cells)
-    assert trained == [(0, "convnet"), (2, "seed_cnn")]
+    assert trained == [(0, "convnet"), (2, "seed_cnn"), (3, "seed_cnn")]
     assert shown == [(1, "convnet")]
-    assert fits == [0, 2]
+    assert fits == [0, 2, 3]
 
 
 def test_show_prints_the_source_and_where_it_lives(capsys):
