@@ -27,9 +27,9 @@ BUDGET_SECONDS = {True: 90.0, False: 180.0}
 
 def measure(notebook: Path, out: Path) -> dict:
     """Run one notebook in quick mode; its row (a failed notebook is recorded, not hidden)."""
-    start, cpu_start = time.perf_counter(), course.children_cpu_seconds()
+    start, cpu_start = time.perf_counter(), config.children_cpu_seconds()
     failures = course.run([notebook], out, quick=True, record=None)
-    seconds, cpu_seconds = time.perf_counter() - start, course.children_cpu_seconds() - cpu_start
+    seconds, cpu_seconds = time.perf_counter() - start, config.children_cpu_seconds() - cpu_start
     budget = BUDGET_SECONDS[bool(config.cpu_info()["avx512"])]
     executed = json.loads((out / "notebooks" / notebook.name).read_text())
     return {"notebook": notebook.stem, "status": "failed" if failures else "passed",

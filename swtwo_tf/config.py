@@ -85,6 +85,19 @@ def build_dir() -> Path:
     return Path(os.environ.get("SWTWO_BUILD_DIR", REPO_ROOT / "build"))
 
 
+def children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's finished, reaped child processes.
+
+    The difference of this value around a child's run (a notebook's kernel in ``make
+    course``, the worker processes of a multi-worker job) is the CPU time it spent, all
+    cores together, even if it was killed.
+    """
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def seed_everything(seed: int = 42, *, deterministic: bool = True) -> int:
     """Seed Python, NumPy and TensorFlow, and make TensorFlow ops deterministic.
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -104,17 +103,6 @@ def slowest_cells(nb, n: int = 3) -> list[dict]:
                      "seconds": round((ended - began).total_seconds(), 1),
                      "source": source[0][:80] if source else ""})
     return sorted(rows, key=lambda row: -row["seconds"])[:n]
-
-
-def children_cpu_seconds() -> float:
-    """CPU seconds (user + system) of this process's finished, reaped child processes.
-
-    nbclient starts one kernel process per notebook and waits for it when the notebook is
-    done, so the difference of this value around :meth:`NotebookClient.execute` is the CPU
-    time that chapter's kernel spent, all cores together.
-    """
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def record_chapters(entries: dict[str, dict], path: str | os.PathLike = COURSE_RESULTS) -> Path:
@@ -226,7 +214,7 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
         client = NotebookClient(
             nb, timeout=timeout, kernel_name="python3", on_cell_executed=progress,
             resources={"metadata": {"path": str(path.parent)}})
-        start, cpu_start = time.perf_counter(), children_cpu_seconds()
+        start, cpu_start = time.perf_counter(), config.children_cpu_seconds()
         try:
             client.execute()
             status = "passed"
@@ -234,7 +222,7 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
             failures += 1
             status = f"FAILED ({_first_error(nb) or str(exc).splitlines()[0]})"
         seconds = time.perf_counter() - start
-        cpu_seconds = children_cpu_seconds() - cpu_start
+        cpu_seconds = config.children_cpu_seconds() - cpu_start
         if _records(path, record, quick):
             record_chapters({path.stem: {
                 "title": title, "status": "passed" if status == "passed" else "failed",

@@ -284,6 +284,8 @@ def test_two_workers_train_on_disjoint_shards_and_leave_nothing_behind(two_worke
     assert report["history"][-1]["loss"] < report["history"][0]["loss"]
     assert (out / "model.keras").is_file() and (out / "metrics.json").is_file()
     assert [w["worker"] for w in report["worker_seconds"]] == [0, 1]
+    own = sum(w["cpu_seconds"] for w in report["worker_seconds"])
+    assert own * 0.95 <= report["cpu_seconds"] < own + 30, "CPU of every worker process"
     assert (out / "logs" / "worker-1.log").read_text().count("epoch 2/2: loss") == 1
     first, second = _shards(out, 2)
     assert not set(first) & set(second), "two workers read the same example"
@@ -298,6 +300,8 @@ def test_a_worker_killed_mid_epoch_resumes_to_the_same_model(two_workers, tmp_pa
     assert report["killed"] == [{"worker": 1, "epoch": 2}] and report["restarts"] == 1
     assert any("resuming after epoch 1" in line for line in lines), lines
     assert report["epochs"] == 2 and report["epochs_this_run"] == 1
+    last_attempt = sum(w["cpu_seconds"] for w in report["worker_seconds"])
+    assert report["cpu_seconds"] > last_attempt + 5, "the killed attempt's CPU counts too"
     uninterrupted = two_workers["report"]
     learned = ("epoch", "loss", "accuracy", "examples", "val_accuracy")  # not the timings
     assert ({k: report["history"][-1][k] for k in learned}
@@ -338,7 +342,7 @@ def _start_and_wait(command: list[str], out: Path) -> subprocess.Popen:
                                 stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
-            " step " in line for line in distribute._lines(out / "logs" / "worker-1.log")):
+            " step " in line for line in distribute.launcher._lines(out / "logs" / "worker-1.log")):
         time.sleep(0.2)
     assert len(distribute.workers_alive(out)) == 2, "the workers did not start training"
     return launcher
@@ -367,4 +371,6 @@ def test_ctrl_c_or_a_killed_launcher_stops_every_worker(tmp_path, quick):
     launcher.kill()
     launcher.communicate(timeout=30)
     assert _gone(out), "workers outlived their launcher"
-    assert "the launcher has gone" in (out / "logs" / "worker-0.log").read_text()
+    # one worker notices first; the other may instead fail in the all-reduce it shares
+    assert any("the launcher has gone" in (out / "logs" / f"worker-{i}.log").read_text()
+               for i in range(2))
