@@ -46,6 +46,7 @@ STAMPS = ("command", "date")
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
           "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
+          "distributed": "Several workers: the MNIST recipe with tf.distribute (chapter 11)",
           "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)",
           "profile": "Where a training step's time goes (image and speech recipes)"}
 
