@@ -152,22 +152,13 @@ def build_before_tracing(model: keras.Model, data) -> None:
     build(data_batch=tuple(specs) if isinstance(specs, (tuple, list)) else specs)
 
 
-def compile_classifier(
-    model: keras.Model,
-    *,
-    learning_rate: float = 1e-3,
-    schedule: str | None = None,
-    epochs: int | None = None,
-    steps_per_epoch: int | None = None,
-    quick_steps: int | None = None,
-    accumulate: int | None = None,
-) -> keras.Model:
-    """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01);
-    the optimizer is :func:`optimizer_for` with the same arguments."""
-    optimizer = optimizer_for(learning_rate=learning_rate, schedule=schedule, epochs=epochs,
-                              steps_per_epoch=steps_per_epoch, quick_steps=quick_steps,
-                              accumulate=accumulate)
-    model.compile(optimizer=optimizer,
+def compile_classifier(model: keras.Model, **optimizer_options) -> keras.Model:
+    """Compile a softmax classifier with Adam, sparse cross-entropy and accuracy (chapter 01).
+
+    ``optimizer_options`` (``learning_rate``, ``schedule``, ``epochs``, ``steps_per_epoch``,
+    ``quick_steps``, ``accumulate``) choose the Adam optimizer; :func:`optimizer_for` says
+    what each does."""
+    model.compile(optimizer=optimizer_for(**optimizer_options),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
