@@ -344,24 +344,31 @@ def remedy_chart(rows: list[dict], title: str = "train vs test accuracy"):
 
 
 def scaling_chart(rows: list[dict], title: str = "the same training on more workers"):
-    """Chapter 11's cost of scaling: examples per second of each run, and each training step
-    split into the all-reduce of the gradients and the rest (computing them, reading data).
+    """Chapter 11's cost of scaling: each run's start-up (launch to first step), and its
+    median training step split into the all-reduce of the weights (measured alone) and the
+    rest (computing the gradients, reading data).
 
-    ``rows`` have ``split`` (the run's name), ``examples_per_second``, ``ms_per_step`` and
-    ``all_reduce_ms`` (``benchmarks/results/distributed.json``'s rows, or this run's)."""
+    ``rows`` have ``split`` (the run's name), ``startup_seconds`` (None for a run inside
+    this process), ``ms_per_step`` and ``all_reduce_ms``
+    (``benchmarks/results/distributed.json``'s rows)."""
     if not rows:
         raise ValueError("rows is empty: nothing to plot")
     names = [r["split"] for r in rows]
     x = np.arange(len(rows))
     step = np.array([r["ms_per_step"] for r in rows], dtype=float)
     reduce = np.minimum(step, [r["all_reduce_ms"] for r in rows])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(rows)), 3.6))
-    left.bar(x, [r["examples_per_second"] for r in rows], color="tab:blue")
-    left.set_ylabel("training examples per second")
-    right.bar(x, step - reduce, label="compute and input", color="tab:blue")
-    right.bar(x, reduce, bottom=step - reduce, label="all-reduce of the gradients",
+    startup = [r.get("startup_seconds") for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(rows)), 3.8))
+    left.bar(x, [s or 0 for s in startup], color="tab:gray")
+    for i, seconds in enumerate(startup):
+        if seconds is None:
+            left.text(i, 0.5, "in this\nprocess", ha="center", va="bottom", fontsize=8)
+    left.set_ylabel("seconds from launch to the first step")
+    right.bar(x, step - reduce, label="computing the step, reading data", color="tab:blue")
+    right.bar(x, reduce, bottom=step - reduce, label="all-reduce of the weights (alone)",
               color="tab:orange")
-    right.set_ylabel("milliseconds per step (global batch)")
+    right.set_ylabel("median milliseconds per step")
+    right.set_ylim(0, step.max() * 1.35)
     right.legend(loc="upper left", fontsize=8)
     for ax in (left, right):
         ax.set_xticks(x, names, rotation=15, ha="right", fontsize=8)

@@ -196,6 +196,23 @@ def test_remedy_chart_writes_each_gap():
         plots.remedy_chart([])
 
 
+def test_scaling_chart_stacks_the_all_reduce_on_the_step():
+    from swtwo_tf import plots
+
+    rows = [{"split": "1 worker", "startup_seconds": 20.0, "ms_per_step": 100.0,
+             "all_reduce_ms": 1.0},
+            {"split": "2 replicas", "startup_seconds": None, "ms_per_step": 90.0,
+             "all_reduce_ms": 8.0}]
+    fig = plots.scaling_chart(rows)
+    startup, step = fig.axes
+    assert [p.get_height() for p in startup.patches] == [20.0, 0]
+    assert "in this" in startup.texts[0].get_text()
+    heights = [p.get_height() for p in step.patches]  # the rest, then the all-reduce
+    assert heights == [99.0, 82.0, 1.0, 8.0]
+    with pytest.raises(ValueError, match="empty"):
+        plots.scaling_chart([])
+
+
 def test_reference_reads_one_row_of_the_benchmark_results():
     from swtwo_tf import evaluation
 
