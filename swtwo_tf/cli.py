@@ -194,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     co.set_defaults(func=_course)
 
-    trainable = [n for n in datasets.names() if datasets.get_spec(n).default_model]
+    # a fused model (seen_and_heard, image+audio) is built from two trained models (chapter 10)
+    trainable = [n for n in datasets.names() if datasets.get_spec(n).default_model
+                 and "+" not in datasets.get_spec(n).modality]
     tr = commands.add_parser("train", help="train a recipe; resumable; writes model + metrics")
     tr.add_argument("dataset", choices=trainable)
     tr.add_argument("--model", help="recipe name (default: " + ", ".join(
@@ -232,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = commands.add_parser("predict", help="classify your own images, WAV files or text")
     pr.add_argument("model", help="a .keras file, or a .tflite file (fast start-up)")
-    pr.add_argument("files", nargs="*", help="PNG/JPEG images, WAV recordings or .txt files")
+    pr.add_argument("files", nargs="*", help="PNG/JPEG images, WAV recordings or .txt files "
+                    "(a fused model: an image and a WAV per prediction, in that order)")
     pr.add_argument("--text", action="append", help="a sentence to classify (repeatable)")
     pr.add_argument("--dataset", choices=datasets.names(),
                     help="name the classes as this dataset does (default: from metrics.json)")

@@ -232,3 +232,75 @@ def format_table(rows: list[dict]) -> str:
         [[r["model"], f"{r['train_accuracy']:.2%}", f"{r['test_accuracy']:.2%}",
           f"{r['gap'] * 100:.1f}p", f"{r['parameters']:,}",
           f"{r['train_seconds']:.0f} s" if "train_seconds" in r else None] for r in rows])
+
+
+def recall_at_k(queries, query_labels, gallery, gallery_labels, *, k: int = 1) -> float:
+    """Cross-modal retrieval (chapter 10): the fraction of ``queries`` (unit-length embeddings,
+    one row each) whose ``k`` most similar rows of ``gallery`` (cosine similarity) include one
+    with the query's label."""
+    import numpy as np
+
+    queries, gallery = np.asarray(queries), np.asarray(gallery)
+    if queries.shape[1:] != gallery.shape[1:]:
+        raise ValueError(f"queries {queries.shape} and gallery {gallery.shape} must be "
+                         "embeddings of the same size")
+    top = np.argsort(-(queries @ gallery.T), axis=1)[:, :k]
+    hits = np.asarray(gallery_labels)[top] == np.asarray(query_labels)[:, None]
+    return float(hits.any(axis=1).mean())
+
+
+def fusion_accuracies(heads: dict, image_model, audio_model, features, labels) -> dict:
+    """Accuracy of each modality's classifier alone (``"image alone"``, ``"audio alone"``) and
+    of each fusion head of ``heads`` on the same ``features`` (``models.fusion.encode``)."""
+    import numpy as np
+
+    from swtwo_tf.models import fusion
+
+    probabilities = {"image alone": fusion.single_modality(image_model, features[0]),
+                     "audio alone": fusion.single_modality(audio_model, features[1])}
+    for name, head in heads.items():  # a few dense layers: one call, no traced function
+        probabilities[name] = np.asarray(head(list(features), training=False))
+    return {name: float(np.mean(np.argmax(p, axis=1) == labels))
+            for name, p in probabilities.items()}
+
+
+#: Test pairs :func:`corruption_sweep` keeps in quick mode.
+QUICK_SWEEP_PAIRS = 1_000
+
+
+def corruption_sweep(heads: dict, image_model, audio_model, pairs, modality: str, kind: str,
+                     severities, *, seed: int = 0) -> dict[str, list[float]]:
+    """Chapter 10: :func:`fusion_accuracies` on ``pairs`` with one ``modality`` (``"image"``
+    or ``"audio"``) corrupted by ``kind`` at each of ``severities`` (the other left clean):
+    ``{model: [accuracy at each severity]}``. Quick mode keeps the first
+    :data:`QUICK_SWEEP_PAIRS` pairs."""
+    from swtwo_tf.models import fusion
+
+    if modality not in fusion.MODALITIES:
+        raise ValueError(f"modality must be one of {fusion.MODALITIES}, got {modality!r}")
+    if config.quick_mode() and len(pairs) > QUICK_SWEEP_PAIRS:
+        pairs = pairs.subset(range(QUICK_SWEEP_PAIRS))
+    curves: dict[str, list[float]] = {}
+    image = modality == "image"
+    clean = (fusion.encode_audio(audio_model, pairs) if image
+             else fusion.encode_images(image_model, pairs))  # the other sense, once
+    for severity in severities:
+        if image:
+            features = [fusion.encode_images(image_model, pairs, (kind, severity), seed=seed),
+                        clean]
+        else:
+            features = [clean, fusion.encode_audio(audio_model, pairs, (kind, severity),
+                                                   seed=seed)]
+        for name, accuracy in fusion_accuracies(heads, image_model, audio_model, features,
+                                                pairs.labels).items():
+            curves.setdefault(name, []).append(accuracy)
+    return curves
+
+
+def severity_below(severities, accuracies, level: float = 0.5):
+    """The first of ``severities`` at which ``accuracies`` fall below ``level`` (chapter 10:
+    where the image model alone falls below 50 %), or None if they never do."""
+    for severity, accuracy in zip(severities, accuracies, strict=True):
+        if accuracy < level:
+            return severity
+    return None

@@ -375,3 +375,78 @@ def scaling_chart(rows: list[dict], title: str = "the same training on more work
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def paired_examples(images, waves, labels, *, rate: int = 8_000, title: str = ""):
+    """Chapter 10's pairs: each image above the waveform of the recording it is paired with."""
+    images, waves = np.asarray(images), np.asarray(waves)
+    if not len(images) or len(images) != len(waves) or len(waves) != len(labels):
+        raise ValueError(f"paired_examples() needs as many images ({len(images)}), waves "
+                         f"({len(waves)}) and labels ({len(labels)}), at least one")
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.0), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.3, 1]})
+    for i in range(n):
+        axes[0, i].imshow(images[i].squeeze(), cmap="gray_r", vmin=0, vmax=1)
+        axes[0, i].set_title(f"digit {int(labels[i])}", fontsize=9)
+        axes[0, i].axis("off")
+        axes[1, i].plot(np.arange(waves.shape[1]) / rate, waves[i], linewidth=0.4)
+        axes[1, i].set(ylim=(-1, 1), xticks=[], yticks=[])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_curves(panels: dict, severities, *, title: str = "",
+                      axis: str = "severity (0: clean, 1: destroyed)"):
+    """Accuracy of each model as one input degrades (chapter 10): ``panels`` maps a panel's
+    title (a corruption) to ``{model: [accuracy at each severity]}``; the single-modality
+    models are drawn dashed and thick."""
+    if not panels:
+        raise ValueError("panels is empty: nothing to plot")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, (panel, curves) in zip(axes[0], panels.items(), strict=True):
+        for name, values in curves.items():
+            if len(values) != len(severities):
+                raise ValueError(f"{panel}, {name!r}: {len(values)} accuracies for "
+                                 f"{len(severities)} severities")
+            alone = name.endswith("alone")
+            ax.plot(severities, values, marker="o", markersize=3,
+                    linewidth=2.4 if alone else 1.2, linestyle="--" if alone else "-",
+                    label=name)
+        ax.set(xlabel=axis, ylim=(0, 1.01), title=panel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("test accuracy")
+    axes[0, 0].legend(fontsize=7, loc="lower left", ncol=2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_grid(query_labels, retrieved_images, retrieved_labels, *, title: str = ""):
+    """Cross-modal retrieval (chapter 10): one row per spoken query, its nearest images left to
+    right, titled red when the image shows another digit."""
+    retrieved_images = np.asarray(retrieved_images)
+    if retrieved_images.ndim != 5:
+        raise ValueError("retrieved_images must be (queries, k, 28, 28, 1), got "
+                         f"{retrieved_images.shape}")
+    rows, k = retrieved_images.shape[:2]
+    fig, axes = plt.subplots(rows, k, figsize=(1.2 * k + 1.2, 1.3 * rows), squeeze=False)
+    for r in range(rows):
+        axes[r, 0].text(-0.9, 0.5, f'"{int(query_labels[r])}"', fontsize=12,
+                        transform=axes[r, 0].transAxes, va="center")
+        for j in range(k):
+            ax = axes[r, j]
+            ax.imshow(retrieved_images[r, j].squeeze(), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            wrong = int(retrieved_labels[r][j]) != int(query_labels[r])
+            for spine in ax.spines.values():
+                spine.set_color("red" if wrong else "lightgrey")
+                spine.set_linewidth(2 if wrong else 0.5)
+    fig.suptitle(title or "spoken digit -> nearest images")
+    fig.tight_layout()
+    return fig

@@ -249,6 +249,57 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str | 
     return model, history, data
 
 
+#: Quick-mode steps of a model trained on features (:func:`fit_on_features`): a few dense
+#: layers learn in a few dozen steps.
+QUICK_FEATURE_STEPS = 60
+
+
+def fit_on_features(model: keras.Model, features, labels, validation=None, *, epochs: int,
+                    batch_size: int = 256, learning_rate: float = 3e-3, seed: int = 42,
+                    loss: str | None = "sparse_categorical_crossentropy", verbose: int = 0):
+    """Compile and train a model whose inputs are features computed once (chapter 10's fusion
+    heads on ``models.fusion.encode``; ``loss=None`` for a model with its own ``train_step``,
+    such as ``models.fusion.ContrastivePair``). Adam with the cosine schedule; returns
+    :func:`fit`'s History. ``features`` is a list of arrays, one row per example;
+    ``validation`` is ``(features, labels)`` or None. Quick mode runs
+    :data:`QUICK_FEATURE_STEPS` steps."""
+    from swtwo_tf.datasets import core
+
+    train = core.batched(tuple(features), labels, batch_size, shuffle=True, seed=seed)
+    val = (core.batched(tuple(validation[0]), validation[1], 2048)
+           if validation is not None else None)
+    optimizer = optimizer_for(learning_rate=learning_rate, schedule="cosine", epochs=epochs,
+                              steps_per_epoch=-(-len(labels) // batch_size),
+                              quick_steps=QUICK_FEATURE_STEPS)
+    metrics = ["accuracy"] if loss else None
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return fit(model, train, val, epochs=epochs, verbose=verbose,
+               quick_steps=QUICK_FEATURE_STEPS)
+
+
+def train_heads(image_model: keras.Model, audio_model: keras.Model, features: dict,
+                labels: dict, *, variants: dict | None = None, epochs: int | None = None,
+                seed: int = 42) -> tuple[dict, float]:
+    """Build and train chapter 10's fusion heads on the encoders' features: ``features`` and
+    ``labels`` map ``"train"`` and ``"validation"`` to what ``models.fusion.encode`` gave and
+    to the digits. ``variants`` (default ``models.fusion.VARIANTS``) names each head's kind
+    and modality dropout rate. Returns ``({name: head}, {name: seconds of training})``."""
+    from swtwo_tf.models import fusion
+
+    heads, seconds = {}, {}
+    for name, (kind, rate) in (variants or fusion.VARIANTS).items():
+        config.seed_everything(seed)
+        heads[name] = fusion.HEADS[kind](image_model, audio_model, modality_dropout=rate,
+                                         seed=seed)
+        seconds[name] = 0.0
+        if kind != "late_average":  # the plain average has nothing to learn
+            history = fit_on_features(heads[name], features["train"], labels["train"],
+                                      (features["validation"], labels["validation"]),
+                                      epochs=epochs or fusion.EPOCHS, seed=seed)
+            seconds[name] = history.seconds
+    return heads, seconds
+
+
 #: Quick-mode steps of each variant in :func:`compare_variants` (a chapter trains several).
 QUICK_VARIANT_STEPS = 120
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import require_real
 
-from swtwo_tf import cli
-from swtwo_tf.datasets import core
+from swtwo_tf import cli, datasets
 
 
 def test_console_script_is_installed():
@@ -25,9 +24,10 @@ def test_console_script_is_installed():
 def test_status_table_with_nothing_prepared(tmp_path, capsys):
     assert cli.main(["datasets", "status", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for name in core.DATASETS:
+    real = datasets.names(real=True)  # seen_and_heard is made by the kit, not downloaded
+    for name in real:
         assert f"swtwo datasets download {name}" in out
-    assert out.count("MISSING") == len(core.DATASETS)
+    assert out.count("MISSING") == len(real)
     assert "offline sample data/samples/mnist.npz" in out
     assert str(tmp_path) in out
 
@@ -43,7 +43,7 @@ def test_status_table_with_real_data(capsys):
 def test_status_json(tmp_path, capsys):
     assert cli.main(["datasets", "status", "--json", "--data-dir", str(tmp_path)]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["name"] for r in rows} == set(core.DATASETS)
+    assert {r["name"] for r in rows} == set(datasets.names(real=True))
 
 
 def test_download_offline_exits_2_with_one_clear_message(tmp_path, offline, capsys):

@@ -3,7 +3,8 @@
 - ``registry``: the one table of datasets (:class:`DatasetSpec`); ``core``: finding, fetching
   and loading them through TFDS; ``samples``: the tiny offline fallbacks.
 - The course datasets, each registered beside its pipelines: ``images`` (mnist,
-  fashion_mnist; chapters 01-02), ``speech`` (spoken_digit; 03-04), ``text`` (imdb_reviews; 05).
+  fashion_mnist; chapters 01-02), ``speech`` (spoken_digit; 03-04), ``text`` (imdb_reviews;
+  05), ``multimodal`` (seen_and_heard, MNIST images paired with spoken digits by the kit; 10).
 
     from swtwo_tf import datasets
     train = datasets.load("mnist", "train", as_supervised=True)
@@ -12,7 +13,12 @@
 
 import inspect
 
-from swtwo_tf.datasets import images, speech, text  # noqa: F401  (each registers its datasets)
+from swtwo_tf.datasets import (  # noqa: F401  (each registers its datasets)
+    images,
+    multimodal,
+    speech,
+    text,
+)
 from swtwo_tf.datasets.core import (
     DatasetUnavailable,
     SampleDataWarning,

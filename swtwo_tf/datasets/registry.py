@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: What a model of each modality takes per example (``deploy.predict`` reads files of it).
-MODALITIES = ("image", "audio", "text")
+#: What a model of each modality takes per example (``deploy.predict`` reads files of it);
+#: ``image+audio`` is a pair, an image and a recording of the same thing (chapter 10).
+MODALITIES = ("image", "audio", "text", "image+audio")
 #: The kinds of run an accuracy floor is given for: full mode on the real data, quick mode on
 #: it, and the tiny offline sample (either mode).
 FLOOR_KINDS = ("full", "quick", "samples")

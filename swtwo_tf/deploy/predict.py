@@ -3,9 +3,11 @@ chapters' "your own image / recording / sentence" sections.
 
 - :func:`load_model`: a ``.keras`` file (Keras safe mode) or a ``.tflite`` file (the LiteRT
   interpreter, without importing TensorFlow), with the ``metrics.json`` beside it;
-- :func:`input_kind`: ``"image"``, ``"audio"`` or ``"text"``, read from the model's input;
+- :func:`input_kind`: ``"image"``, ``"audio"``, ``"text"`` or ``"image+audio"`` (chapter 10's
+  fused models, which take an image and a recording together), read from the model's inputs;
 - :func:`classify`: files (PNG/JPEG, WAV, ``.txt``) and strings, read the way the model was
-  trained, through the model; one result per input.
+  trained, through the model; one result per input (per image and recording, for a fused
+  model).
 
 Reading a PNG or WAV for a ``.tflite`` model imports no TensorFlow.
 """
@@ -22,6 +24,8 @@ from swtwo_tf.deploy.runtime import TFLiteModel
 
 #: The files :func:`classify` reads for each kind of model.
 SUFFIXES = {"image": (".png", ".jpg", ".jpeg"), "audio": (".wav",), "text": (".txt",)}
+#: The input names of a fused image-and-recording model (``models.fusion.fused_model``).
+PAIR_INPUTS = ("image", "waveform")
 
 
 def _input_spec(model) -> tuple[tuple, str, str]:
@@ -37,6 +41,12 @@ def input_kind(model) -> str:
     strings, one axis per example (a waveform), or two or three (an image).
 
     ``model`` is a Keras model or a :class:`~swtwo_tf.deploy.runtime.TFLiteModel`."""
+    if not isinstance(model, TFLiteModel) and len(model.inputs) == 2:
+        names = sorted(_input_names(model))
+        if names == sorted(PAIR_INPUTS):
+            return "image+audio"
+        raise ValueError(f"model {model.name} takes two inputs named {names}; a fused model "
+                         f"of this course takes {' and '.join(PAIR_INPUTS)}")
     shape, dtype, name = _input_spec(model)
     if "string" in dtype:
         return "text"
@@ -156,6 +166,31 @@ def _texts(inputs) -> list[str]:
     return check_sentences(texts)
 
 
+def _pairs(model, inputs) -> tuple[list[str], dict]:
+    """A fused model's inputs: images and WAV files, the i-th image with the i-th recording."""
+    from swtwo_tf.features.images import load_image_file
+
+    paths = [Path(item) if isinstance(item, str | os.PathLike) else item for item in inputs]
+    images = [p for p in paths if isinstance(p, Path) and p.suffix.lower() in SUFFIXES["image"]]
+    waves = [p for p in paths if isinstance(p, Path) and p.suffix.lower() in SUFFIXES["audio"]]
+    if len(images) + len(waves) != len(paths) or len(images) != len(waves):
+        raise ValueError(f"a fused model takes an image (PNG/JPEG) and a recording (WAV) per "
+                         f"prediction, the i-th image with the i-th recording; got "
+                         f"{len(images)} image(s), {len(waves)} recording(s) and "
+                         f"{len(paths) - len(images) - len(waves)} other input(s)")
+    images = [_file(p, "image") for p in images]
+    waves = [_file(p, "audio") for p in waves]
+    length = int(dict(zip(_input_names(model), (tuple(t.shape[1:]) for t in model.inputs),
+                          strict=True))["waveform"][0])
+    x = {"image": np.stack([load_image_file(p) for p in images]),
+         "waveform": np.stack([_wave(p, length) for p in waves])}
+    return [f"{i} + {w}" for i, w in zip(images, waves, strict=True)], x
+
+
+def _input_names(model) -> list[str]:
+    return [getattr(t, "name", "").split(":")[0] for t in model.inputs]
+
+
 def classify(model, inputs, *, class_names, top_k: int = 3) -> list[dict]:
     """Your own inputs through a trained Keras or TFLite ``model``: one dict per input, in order.
 
@@ -166,7 +201,9 @@ def classify(model, inputs, *, class_names, top_k: int = 3) -> list[dict]:
     - audio models: paths of WAV files (``datasets.speech.load_wav``: mono, 8 kHz, silence
       trimmed, then padded to the model's input length; longer speech is refused);
     - text models: strings, and ``.txt`` files given as ``pathlib.Path`` (a ``str`` is
-      always the text itself).
+      always the text itself);
+    - fused image-and-recording models (chapter 10): images and WAV files, the i-th image
+      paired with the i-th recording; ``input`` is then ``"image + recording"``.
 
     ``class_names`` name the model's outputs in order. Each dict holds ``input`` (the file's
     path, or the text), ``label``, its ``probability``, and ``top``: the ``top_k``
@@ -182,7 +219,9 @@ def classify(model, inputs, *, class_names, top_k: int = 3) -> list[dict]:
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
     kind = input_kind(model)
-    if kind == "text":
+    if kind == "image+audio":
+        names, x = _pairs(model, inputs)
+    elif kind == "text":
         texts = _texts(inputs)
         names = [str(item) if isinstance(item, os.PathLike) else item for item in inputs]
         x = np.array(texts, dtype=object)

@@ -5,14 +5,15 @@
   augmentation, ``AddNoise``, ``TimeShift``, ``SpeedPerturb``, ``SpecAugment``.
 - :mod:`swtwo_tf.layers.text` (chapter 05): ``NaiveBayesLogits``, ``MaskedGlobalMaxPooling1D``,
   ``TokenAndPositionEmbedding``, ``TransformerBlock``.
+- :mod:`swtwo_tf.layers.fusion` (chapter 10): ``ModalityDropout``, ``LogitWeights``.
 
 Every layer is registered with ``keras.saving.register_keras_serializable(package="swtwo")``
 under its class name (``"swtwo>LogMelSpectrogram"``, ...), so a ``.keras`` file that uses one
-loads by that name once the layer's module is imported; importing this package imports both.
+loads by that name once the layer's module is imported; importing this package imports them all.
 Each layer checks its constructor arguments (a ``ValueError`` names the one that is wrong),
 and its ``get_config`` holds all of them, so ``from_config(get_config())`` rebuilds it.
 """
 
-from swtwo_tf.layers import audio, text
+from swtwo_tf.layers import audio, fusion, text
 
-__all__ = ["audio", "text"]
+__all__ = ["audio", "fusion", "text"]
