@@ -41,11 +41,14 @@ HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time"
             "share": "share of the step", "epoch_seconds": "per full epoch"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
+#: Kept in the JSON but too long for a table cell (chapter 10's accuracy curves).
+HIDDEN = ("curves", "severities")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
 #: after them, titled by its file name.
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
           "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
+          "multimodal": "A digit seen and heard: fusion and retrieval (chapter 10)",
           "distributed": "Several workers: the MNIST recipe with tf.distribute (chapter 11)",
           "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)",
           "profile": "Where a training step's time goes (image and speech recipes)"}
@@ -57,7 +60,8 @@ def _cell(key: str, value) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if (key.endswith("accuracy") or key == "share") and isinstance(value, int | float):
+    if (key.startswith(("accuracy", "recall")) or key.endswith("accuracy") or key == "share") \
+            and isinstance(value, int | float):
         return f"{value * 100:.2f} %"
     if key.endswith("seconds") and isinstance(value, int | float):
         if value < 10:
@@ -135,7 +139,7 @@ def render_report(name: str, report: dict) -> str:
     machines, rows = _by_kind(report)
     present = {k for row in rows for k in row}
     keys = [k for k in MAIN_COLUMNS if k in present]
-    keys += sorted(present - set(keys) - set(STAMPS))
+    keys += sorted(present - set(keys) - set(STAMPS) - set(HIDDEN))
     commands = ", ".join(f"`{c}`" for c in _distinct(report, "command")) or "-"
     versions = sorted({str(m.get("tensorflow") or report.get("tensorflow", "-"))
                        for m in machines.values()})
@@ -145,7 +149,10 @@ def render_report(name: str, report: dict) -> str:
              f"- date: {', '.join(_distinct(report, 'date')) or '-'}",
              f"- mode: {report.get('mode', '-')}"]
     lines += [f"- machine ({kind}): {_machine(machine)}" for kind, machine in machines.items()]
-    lines += [f"- TensorFlow {', '.join(versions)}", ""]
+    lines += [f"- TensorFlow {', '.join(versions)}"]
+    if present & set(HIDDEN):
+        lines.append(f"- per-row {' and '.join(sorted(present & set(HIDDEN)))}: in the JSON")
+    lines.append("")
     if len(_distinct(report, "command")) > 1:
         keys.append("command")
     lines += _table(keys, rows) if rows else ["(no results)"]

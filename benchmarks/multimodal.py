@@ -1,0 +1,240 @@
+"""Multimodal benchmark behind chapter 10 and docs/results.md: a digit seen and heard, fused.
+
+    .venv/bin/python benchmarks/multimodal.py
+    .venv/bin/python benchmarks/multimodal.py --only speaker:theo
+
+For each split of the paired data (``seen_and_heard``: ``documented``, FSDD's takes 0-4 as
+test recordings; ``speaker:theo``, the speaker chapters 04 and 10 hold out), in one run on
+this machine, exactly as chapter 10 does:
+
+- trains the image model (``mnist``/``convnet``, once) and the speech CRNN
+  (``spoken_digit``/``rnn_classifier`` on the split's training recordings) with their recipes;
+- encodes every pair once and trains the fusion heads of ``models.fusion.VARIANTS``;
+- measures each model on the test pairs: clean, with the image removed (black), with the
+  speech removed (silence), and as each image corruption (noise, blur, occlusion) and each
+  speech corruption (noise, clipping, dropout) goes from severity 0 to 1;
+- trains the contrastive embedding and measures recall@1 and recall@5 of every test recording
+  against every test image;
+- trains ``gated + MD`` once more on the training features plus those of noisy copies of a
+  third of the training images (severities 0.25, 0.5 and 1; chapter 10's exploration A): what
+  it takes to survive image noise, which modality dropout alone does not teach.
+
+Prints the tables and the chapter's targets (met or not, with the numbers), and writes one row
+per model and split to ``benchmarks/results/multimodal.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import common
+import numpy as np
+
+from swtwo_tf import config, datasets, evaluation, tables, training
+from swtwo_tf.datasets import multimodal, speech
+from swtwo_tf.models import fusion
+
+SPLITS = ("documented", "speaker:theo")
+SEVERITIES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]
+#: The models a target reads: the fused models trained with modality dropout.
+WITH_MD = [name for name, (_, rate) in fusion.VARIANTS.items() if rate]
+#: Accuracy with one input removed: a black image, or every recording silenced.
+REMOVED = {"accuracy_image_removed": {"image": ("occlusion", 1.0)},
+           "accuracy_audio_removed": {"audio": ("dropout", 1.0)}}
+
+
+def encoders(split: str, rec, image_model) -> tuple:
+    """The split's speech model, trained with its recipe; its seconds."""
+    config.seed_everything(42)
+    print(f"\n== {split}: speech CRNN without the test recordings", flush=True)
+    audio_model, history, _ = training.train_recipe(
+        "spoken_digit", "rnn_classifier", split=split, recordings=rec, verbose=0)
+    print(f"-> trained in {history.seconds:.0f} s ({history.cpu_seconds:.0f} CPU s)", flush=True)
+    return audio_model, history
+
+
+def measure(split: str, rec, image_model, image_history) -> list[dict]:
+    audio_model, audio_history = encoders(split, rec, image_model)
+    data = datasets.pipelines("seen_and_heard", split=split, recordings=rec)
+    if data.source != "tfds":
+        raise SystemExit("seen_and_heard needs the real mnist and spoken_digit")
+    start = time.perf_counter()
+    features = {part: fusion.encode(image_model, audio_model, pairs)
+                for part, pairs in data.parts.items()}
+    labels = {part: pairs.labels for part, pairs in data.parts.items()}
+    encode_seconds = time.perf_counter() - start
+    heads, head_seconds = training.train_heads(image_model, audio_model, features, labels)
+    print(f"-> {len(heads) - 1} heads trained in {sum(head_seconds.values()):.0f} s",
+          flush=True)
+    test = data.parts["test"]
+    clean = evaluation.fusion_accuracies(heads, image_model, audio_model, features["test"],
+                                         test.labels)
+    removed = {condition: evaluation.fusion_accuracies(
+        heads, image_model, audio_model, fusion.encode(image_model, audio_model, test, **arg),
+        test.labels) for condition, arg in REMOVED.items()}
+    curves = {}
+    for modality, kinds in (("image", multimodal.IMAGE_CORRUPTIONS),
+                            ("audio", multimodal.AUDIO_CORRUPTIONS)):
+        for kind in kinds:
+            curves[f"{modality} {kind}"] = evaluation.corruption_sweep(
+                heads, image_model, audio_model, test, modality, kind, SEVERITIES)
+            print(f"   {modality} {kind} swept", flush=True)
+    seconds = {"image alone": image_history.seconds, "audio alone": audio_history.seconds,
+               **head_seconds}
+    rows = []
+    for name in clean:
+        rows.append({
+            "dataset": "seen_and_heard", "model": name, "split": split,
+            "test_accuracy": round(clean[name], 4),
+            **{c: round(removed[c][name], 4) for c in REMOVED},
+            "train_seconds": round(seconds[name], 1),
+            "severities": SEVERITIES,
+            "curves": {c: [round(a, 4) for a in v[name]] for c, v in curves.items()},
+            "test_pairs": len(test), "test_recordings": int(len(set(test.recording_ids)))})
+    rows.append(noise_trained(split, image_model, audio_model, data, features, labels))
+    rows.append(contrastive(split, features, labels, test))
+    rows.append({"dataset": "seen_and_heard", "model": "all training", "split": split,
+                 "train_seconds": round(image_history.seconds + audio_history.seconds
+                                        + encode_seconds + sum(head_seconds.values())
+                                        + rows[-1]["train_seconds"], 1),
+                 "train_cpu_seconds": round(image_history.cpu_seconds
+                                            + audio_history.cpu_seconds, 1)})
+    return rows
+
+
+def noise_trained(split: str, image_model, audio_model, data, features, labels) -> dict:
+    """``gated + MD`` trained with noisy copies of some training images added."""
+    train = data.parts["train"]
+    chunks = np.random.default_rng(0).permutation(len(train))[:len(train) // 3 * 3]
+    extra = [fusion.encode(image_model, audio_model, train.subset(idx), image=("noise", s),
+                           seed=k)
+             for k, (idx, s) in enumerate(zip(np.split(chunks, 3), (0.25, 0.5, 1.0),
+                                              strict=True))]
+    more = {"train": [np.concatenate([features["train"][m], *(e[m] for e in extra)])
+                      for m in range(2)], "validation": features["validation"]}
+    more_labels = {"train": np.concatenate([labels["train"], *(train.labels[idx] for idx in
+                                                               np.split(chunks, 3))]),
+                   "validation": labels["validation"]}
+    name = "gated + MD + noisy images"
+    heads, seconds = training.train_heads(image_model, audio_model, more, more_labels,
+                                          variants={name: fusion.VARIANTS["gated + MD"]})
+    test = data.parts["test"]
+    accuracy = {c: evaluation.fusion_accuracies(heads, image_model, audio_model, fusion.encode(
+        image_model, audio_model, test, **arg), test.labels)[name]
+        for c, arg in {"clean": {}, **REMOVED}.items()}
+    curves = {f"image {kind}": evaluation.corruption_sweep(
+        heads, image_model, audio_model, test, "image", kind, SEVERITIES)[name]
+        for kind in multimodal.IMAGE_CORRUPTIONS}
+    print(f"-> {name}: image noise {' '.join(f'{a:.3f}' for a in curves['image noise'])}",
+          flush=True)
+    return {"dataset": "seen_and_heard", "model": name, "split": split,
+            "test_accuracy": round(accuracy["clean"], 4),
+            **{c: round(accuracy[c], 4) for c in REMOVED},
+            "train_seconds": round(seconds[name], 1), "severities": SEVERITIES,
+            "curves": {c: [round(a, 4) for a in v] for c, v in curves.items()}}
+
+
+def contrastive(split: str, features: dict, labels: dict, test) -> dict:
+    config.seed_everything(42)
+    pair = fusion.ContrastivePair()
+    history = training.fit_on_features(pair, features["train"], labels["train"], (
+        features["validation"], labels["validation"]), epochs=fusion.EPOCHS, loss=None)
+    _, one = np.unique(test.recording_ids, return_index=True)
+    images = np.asarray(pair.embed(features["test"][0], "image"))
+    queries = np.asarray(pair.embed(features["test"][1][one], "audio"))
+    recall = {k: evaluation.recall_at_k(queries, test.labels[one], images, test.labels, k=k)
+              for k in (1, 5)}
+    print(f"-> contrastive: recall@1 {recall[1]:.2%}, recall@5 {recall[5]:.2%}", flush=True)
+    return {"dataset": "seen_and_heard", "model": "contrastive", "split": split,
+            "recall_at_1": round(recall[1], 4), "recall_at_5": round(recall[5], 4),
+            "train_seconds": round(history.seconds, 1), "queries": int(len(one)),
+            "gallery": int(len(images))}
+
+
+def targets(rows: list[dict]) -> list[list]:
+    """Chapter 10's targets: for each split and condition, what each fused model trained with
+    modality dropout reaches, and which of them meet the target (none is picked after the
+    fact: every one is shown)."""
+    by = {(r["model"], r["split"]): r for r in rows}
+    out = []
+
+    def row(split, target, values: dict, wanted) -> None:
+        met = [m for m, v in values.items() if wanted(v)]
+        out.append([split, target, ", ".join(f"{m} {v:.1%}" for m, v in values.items()),
+                    ", ".join(met) or "none"])
+
+    for split in sorted({r["split"] for r in rows}):
+        image, audio = by[("image alone", split)], by[("audio alone", split)]
+        better = max(image["test_accuracy"], audio["test_accuracy"])
+        fused = {m: r["test_accuracy"] for (m, s), r in by.items()
+                 if s == split and m in fusion.VARIANTS}
+        row(split, f"clean >= better single ({better:.2%})", fused,
+            lambda v, b=better: v >= b)
+        for modality, other in (("image", audio), ("audio", image)):
+            alone = by[(f"{modality} alone", split)]
+            for curve in (c for c in alone["curves"] if c.startswith(modality)):
+                heavy = evaluation.severity_below(alone["severities"], alone["curves"][curve])
+                if heavy is None:
+                    out.append([split, f"{curve}: never below 50 % alone", "-", "-"])
+                    continue
+                i = alone["severities"].index(heavy)
+                lost, kept = alone["curves"][curve][i], other["curves"][curve][i]
+                row(split, f"{curve} at {heavy}: {modality} alone {lost:.1%}; >= 95 % of "
+                    f"{kept:.1%} and >= {lost + 0.2:.1%}",
+                    {m: by[(m, split)]["curves"][curve][i] for m in WITH_MD},
+                    lambda v, lost=lost, kept=kept: v >= 0.95 * kept and v >= lost + 0.2)
+        for removed, other in zip(REMOVED, (audio, image), strict=True):
+            want = other["test_accuracy"]
+            row(split, f"{removed.split('_', 1)[1].replace('_', ' ')}: >= {want:.2%} - 1 point",
+                {m: by[(m, split)][removed] for m in WITH_MD}, lambda v, w=want: v >= w - 0.01)
+        retrieval = by[("contrastive", split)]["recall_at_1"]
+        out.append([split, "recall@1 >= 95 %" if split == "documented" else "recall@1",
+                    f"{retrieval:.2%}", ("met" if retrieval >= 0.95 else "NOT met")
+                    if split == "documented" else "(reported)"])
+        total = by[("all training", split)]["train_seconds"]
+        out.append([split, "training <= 10 min", f"{total / 60:.1f} min",
+                    "met" if total <= 600 else "NOT met"])
+    return out
+
+
+def main() -> int:
+    args = common.parse_args("multimodal", __doc__.splitlines()[0], list(SPLITS),
+                             lambda p: p.add_argument("--targets", action="store_true",
+                                                      help="only print the targets of the "
+                                                      "report already written"))
+    if args.targets:
+        print_targets(args.out)
+        return 0
+    rec = speech.recordings()
+    config.seed_everything(42)
+    print("== image model: mnist/convnet", flush=True)
+    image_model, image_history, image_data = training.train_recipe("mnist", "convnet",
+                                                                   verbose=0)
+    print(f"-> trained in {image_history.seconds:.0f} s", flush=True)
+    rows = []
+    for split in SPLITS:
+        if args.only in (None, split):
+            rows += measure(split, rec, image_model, image_history)
+    print("\n" + tables.format_table(
+        ["split", "model", "clean", "image removed", "speech removed"],
+        [[r["split"], r["model"], f"{r['test_accuracy']:.2%}",
+          *(f"{r[c]:.1%}" for c in REMOVED)] for r in rows if "test_accuracy" in r],
+        align="llrrr"))
+    command = "python benchmarks/multimodal.py" + (f" --only {args.only}" if args.only else "")
+    report = common.write_report(rows, command, args.out)
+    print_targets(report)
+    return 0
+
+
+def print_targets(path) -> None:
+    """The targets of every split in the report (this run's and those kept from before)."""
+    rows = json.loads(Path(path).read_text())["results"]
+    print("\n" + tables.format_table(["split", "target", "measured", "met by"], targets(rows),
+                                     align="llll"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
