@@ -345,3 +345,34 @@ def test_the_chapter_figures_draw_and_refuse_bad_shapes():
         plots.corruption_curves({"p": {"m": [1, 2]}}, [0, .5, 1])
     with pytest.raises(ValueError, match=r"\(queries, k, 28, 28, 1\)"):
         plots.retrieval_grid([1], np.zeros((5, 28, 28, 1)), [[1] * 5])
+
+
+def test_contrastive_pair_learns_from_raw_pairs_through_its_own_encoders():
+    """From scratch: untrained encoders inside the pair model, dict batches from the pipeline."""
+    rng = np.random.default_rng(0)
+    digits = np.repeat(np.arange(4), 40)
+    t = np.arange(speech.LENGTH) / speech.SAMPLE_RATE
+    waves = np.stack([0.5 * np.sin(2 * np.pi * (300 + 200 * d) * t) for d in digits])
+    rec = speech.Recordings(waves.astype(np.float32), digits, np.array(["x"] * 160),
+                            np.arange(160))
+    shapes = rng.random((4, 28, 28, 1)).astype(np.float32)
+    images = np.clip(shapes[digits] + rng.normal(0, .1, (160, 28, 28, 1)), 0, 1)
+    pairs = multimodal.Pairs(images.astype(np.float32), digits, np.arange(160),
+                             np.arange(160), rec)
+    keras.utils.set_random_seed(0)
+    image_encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                      keras.layers.Dense(16, activation="relu")])
+    audio_encoder = keras.Sequential([keras.Input((speech.LENGTH,)),
+                                      keras.layers.Dense(16, activation="relu")])
+    model = fusion.ContrastivePair(dim=8, hidden=16, image_encoder=image_encoder,
+                                   audio_encoder=audio_encoder)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = training.fit(model, multimodal.pipeline(pairs, 32, shuffle=True), epochs=8,
+                           verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    u = np.asarray(model.embed(pairs.images, "image"))
+    v = np.asarray(model.embed(pairs.waves, "audio"))
+    assert evaluation.recall_at_k(v, digits, u, digits) > 0.9
+    trained = {id(w) for w in model.trainable_weights}  # the encoders learn with the pair
+    assert {id(w) for w in image_encoder.trainable_weights + audio_encoder.trainable_weights} \
+        <= trained

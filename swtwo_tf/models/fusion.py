@@ -233,12 +233,19 @@ class ContrastivePair(keras.Model):
     (recordings); ``t``, the log of the inverse temperature, is learned (started at
     ``log(1 / temperature)``). ``train_step`` minimises :func:`clip_loss` of it: no digit label
     is used.
+
+    With ``image_encoder`` and ``audio_encoder`` (Keras models, trained with the projections;
+    not part of ``get_config``), the inputs are raw pairs instead, ``{"image": ...,
+    "waveform": ...}`` as ``datasets.multimodal.pipeline`` yields them: the whole embedding is
+    then learned from the pairs alone (``benchmarks/multimodal.py``, "from scratch").
     """
 
     def __init__(self, dim: int = 64, hidden: int = 128, temperature: float = 0.07,
-                 **kwargs):
+                 image_encoder: keras.Model | None = None,
+                 audio_encoder: keras.Model | None = None, **kwargs):
         super().__init__(**kwargs)
         self.dim, self.hidden, self.temperature = dim, hidden, temperature
+        self.encoders = {"image": image_encoder, "audio": audio_encoder}
         self.image_projection = keras.Sequential(
             [layers.Dense(hidden, activation="relu"), layers.Dense(dim)], name="image_proj")
         self.audio_projection = keras.Sequential(
@@ -248,31 +255,39 @@ class ContrastivePair(keras.Model):
             name="log_scale")
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
-    def embed(self, features, modality: str):
-        """Unit-length embeddings of one modality's features."""
+    def embed(self, x, modality: str, training=False):
+        """Unit-length embeddings of one modality's features (or raw inputs, with encoders)."""
+        if self.encoders[modality] is not None:
+            x = self.encoders[modality](x, training=training)
         projection = {"image": self.image_projection, "audio": self.audio_projection}[modality]
-        return ops.normalize(projection(features), axis=-1)
+        return ops.normalize(projection(x), axis=-1)
 
-    def call(self, inputs):
-        image_features, audio_features = inputs
+    def call(self, inputs, training=False):
+        image, audio = ((inputs["image"], inputs["waveform"]) if isinstance(inputs, dict)
+                        else inputs)
         scale = ops.exp(ops.minimum(self.log_scale, float(np.log(100.0))))  # CLIP caps it at 100
-        return scale * ops.matmul(self.embed(image_features, "image"),
-                                  ops.transpose(self.embed(audio_features, "audio")))
+        return scale * ops.matmul(self.embed(image, "image", training),
+                                  ops.transpose(self.embed(audio, "audio", training)))
+
+    @staticmethod
+    def _inputs(data):
+        """The pair of a batch, whether the pipeline also yields labels or not."""
+        if len(data) == 2 and isinstance(data[0], tuple | list | dict):
+            return data[0]  # (pair, labels): the labels are not used
+        return data
 
     def train_step(self, data):
         import tensorflow as tf
 
-        inputs = data[0] if isinstance(data[0], tuple | list) and len(data) == 2 else data
         with tf.GradientTape() as tape:
-            loss = clip_loss(self(inputs, training=True))
+            loss = clip_loss(self(self._inputs(data), training=True))
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
     def test_step(self, data):
-        inputs = data[0] if isinstance(data[0], tuple | list) and len(data) == 2 else data
-        self.loss_tracker.update_state(clip_loss(self(inputs, training=False)))
+        self.loss_tracker.update_state(clip_loss(self(self._inputs(data), training=False)))
         return {"loss": self.loss_tracker.result()}
 
     @property
