@@ -279,7 +279,7 @@ def fit_on_features(model: keras.Model, features, labels, validation=None, *, ep
 
 def train_heads(image_model: keras.Model, audio_model: keras.Model, features: dict,
                 labels: dict, *, variants: dict | None = None, epochs: int | None = None,
-                seed: int = 42) -> tuple[dict, float]:
+                seed: int = 42) -> tuple[dict, dict]:
     """Build and train chapter 10's fusion heads on the encoders' features: ``features`` and
     ``labels`` map ``"train"`` and ``"validation"`` to what ``models.fusion.encode`` gave and
     to the digits. ``variants`` (default ``models.fusion.VARIANTS``) names each head's kind
