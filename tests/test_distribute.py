@@ -336,10 +336,28 @@ def test_a_worker_that_keeps_failing_stops_the_job_with_its_log(tmp_path, quick)
     distribute.check_ports(_ports(lines))
 
 
+def _as_a_terminal_starts_it() -> None:
+    """A command typed in a terminal starts with Ctrl-C's signal neither ignored nor blocked.
+    The test runner's process may have either (a library it loaded, another test), and a child
+    inherits both, so a launcher started from it might never see the Ctrl-C sent below."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _signals(process: subprocess.Popen) -> str:
+    """The process's blocked and ignored signal masks (Linux), for a failure's message."""
+    try:
+        return " ".join(line.strip() for line in Path(f"/proc/{process.pid}/status").read_text(
+        ).splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError:
+        return "(no /proc)"
+
+
 def _start_and_wait(command: list[str], out: Path) -> subprocess.Popen:
     """Start a launcher; return it once both its workers are training."""
     launcher = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=_as_a_terminal_starts_it)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(
             " step " in line for line in distribute.launcher._lines(out / "logs" / "worker-1.log")):
@@ -361,9 +379,10 @@ def test_ctrl_c_or_a_killed_launcher_stops_every_worker(tmp_path, quick):
     out = tmp_path / "interrupted"
     launcher = _start_and_wait([sys.executable, "-m", "swtwo_tf.cli", "train", "mnist",
                                 "--workers", "2", "--out", str(out)], out)
+    masks = _signals(launcher)
     launcher.send_signal(signal.SIGINT)
     output, _ = launcher.communicate(timeout=30)
-    assert launcher.returncode == 130 and "interrupted" in output, output[-2000:]
+    assert launcher.returncode == 130 and "interrupted" in output, (masks, output[-2000:])
     assert distribute.workers_alive(out) == []
     out = tmp_path / "orphaned"  # SIGKILL: the launcher cannot clean up; the workers notice
     launcher = _start_and_wait([sys.executable, "-c", "from swtwo_tf import distribute; "
