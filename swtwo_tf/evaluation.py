@@ -265,7 +265,7 @@ def fusion_accuracies(heads: dict, image_model, audio_model, features, labels) -
 
 
 #: Test pairs :func:`corruption_sweep` keeps in quick mode.
-QUICK_SWEEP_PAIRS = 1_000
+QUICK_SWEEP_PAIRS = 500
 
 
 def corruption_sweep(heads: dict, image_model, audio_model, pairs, modality: str, kind: str,

@@ -302,6 +302,42 @@ def test_train_heads_trains_every_variant_but_the_plain_average():
     assert accuracy["early"] > 0.8 and accuracy["gated + MD"] > 0.8  # the image carries it
 
 
+def test_noisy_copies_add_one_noisy_sense_per_copy_and_keep_the_digit(held_out):
+    image_model, audio_model = tiny_classifiers()
+    pairs = held_out.parts["train"].subset(range(120))
+    clean = fusion.encode(image_model, audio_model, pairs)
+    features = {"train": clean, "validation": [f[:5] for f in clean]}
+    labels = {"train": pairs.labels, "validation": pairs.labels[:5]}
+    more, more_labels = fusion.with_noisy_copies(image_model, audio_model, pairs, features,
+                                                 labels, severities=(0.5, 1.0))
+    assert more["validation"] is features["validation"]
+    assert more_labels["validation"] is labels["validation"]
+    assert [len(f) for f in more["train"]] == [240, 240] and len(more_labels["train"]) == 240
+    assert np.array_equal(more["train"][0][:120], clean[0])  # the clean pairs come first
+    copies = [f[120:] for f in more["train"]]
+
+    def rows_of(a, b):  # which rows of a are rows of b
+        return np.array([np.isclose(b, row, atol=1e-6).all(axis=1).any() for row in a])
+
+    # the first half of the copies has a noisy image and its pair's clean recording, the
+    # second half a clean image and a noisy recording; the digit is the pair's
+    for half, noisy in ((slice(0, 60), 0), (slice(60, 120), 1)):
+        assert rows_of(copies[1 - noisy][half], clean[1 - noisy]).all()
+        assert rows_of(copies[noisy][half], clean[noisy]).mean() < 0.1  # (a dead ReLU or two)
+    by_image = {clean[0][i].tobytes(): pairs.labels[i] for i in range(120)}
+    assert all(by_image[row.tobytes()] == y for row, y in zip(
+        copies[0][60:], more_labels["train"][180:], strict=True))
+    again, _ = fusion.with_noisy_copies(image_model, audio_model, pairs, features, labels,
+                                        severities=(0.5, 1.0))
+    assert all(np.array_equal(a, b) for a, b in zip(again["train"], more["train"], strict=True))
+    with pytest.raises(ValueError, match="pairs must be the training pairs"):
+        fusion.with_noisy_copies(image_model, audio_model, pairs.subset(range(10)), features,
+                                 labels)
+    with pytest.raises(ValueError, match="severities"):
+        fusion.with_noisy_copies(image_model, audio_model, pairs, features, labels,
+                                 severities=())
+
+
 def test_predict_a_fused_model_from_an_image_and_a_recording(tmp_path, capsys):
     import soundfile
     from PIL import Image

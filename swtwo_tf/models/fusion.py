@@ -12,6 +12,8 @@ and a recording.
 - :func:`gated_fusion`: a learned gate mixes the two (a gated multimodal unit);
 - ``modality_dropout``: each head can be trained with one input removed at random
   (``layers.fusion.ModalityDropout``), so that it still works when one is missing;
+- :func:`with_noisy_copies`: training features of noisy copies of the pairs, so that a head
+  also learns what a sense that is present but *wrong* looks like;
 - :class:`ContrastivePair` and :func:`clip_loss`: projections of both modalities into one
   embedding space, trained with a CLIP-style loss in a ``train_step`` of its own.
 """
@@ -24,6 +26,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from swtwo_tf import config
 from swtwo_tf.datasets import multimodal
 from swtwo_tf.layers.fusion import LogitWeights, ModalityDropout
 
@@ -170,6 +173,51 @@ def encode_audio(audio_model: keras.Model, pairs: multimodal.Pairs,
     if corruption is not None:
         waves = multimodal.corrupt_audio(waves, *corruption, seed=seed)
     return features_of(audio_model, waves)[which]
+
+
+#: Noise severities of :func:`with_noisy_copies`: each sense's noise at each of them.
+NOISY_COPY_SEVERITIES = (0.25, 0.5, 1.0)
+#: Quick mode: training pairs in each noisy copy (the run trains a few dozen batches).
+QUICK_COPY_PAIRS = 1_000
+#: Chapter 10's models trained on noisy copies as well (:func:`with_noisy_copies`): name ->
+#: (kind of head in HEADS, modality dropout rate), as in :data:`VARIANTS`.
+NOISY_VARIANTS = {"early + MD + noisy copies": ("early", MODALITY_DROPOUT),
+                  "gated + MD + noisy copies": ("gated", MODALITY_DROPOUT)}
+
+
+def with_noisy_copies(image_model: keras.Model, audio_model: keras.Model,
+                      pairs: multimodal.Pairs, features: dict, labels: dict, *,
+                      severities=NOISY_COPY_SEVERITIES, seed: int = 0) -> tuple[dict, dict]:
+    """``features`` and ``labels`` (what ``training.train_heads`` takes: ``"train"`` and
+    ``"validation"`` parts) with noisy copies added to the training part, so that a head sees
+    what each encoder passes on when its sense is *wrong*, not only when it is missing.
+
+    The training ``pairs`` are shuffled and cut into ``2 * len(severities)`` equal parts; each
+    part is encoded once more with one sense's noise at one severity (the image's, then the
+    speech's: ``multimodal.corrupt_images``/``corrupt_audio``, kind ``"noise"``) and the other
+    sense clean, keeping the pair's digit. The other corruptions (blur, occlusion, clipping,
+    dropout) are never shown: they test what the copies teach beyond themselves. Quick mode
+    copies :data:`QUICK_COPY_PAIRS` pairs a part. Deterministic for a ``seed``.
+    """
+    if len(pairs) != len(labels["train"]) or len(pairs) != len(features["train"][0]):
+        raise ValueError(f"pairs must be the training pairs of features['train'] and "
+                         f"labels['train'] ({len(labels['train'])} rows), got {len(pairs)}")
+    if not severities:
+        raise ValueError("severities is empty: give at least one noise severity in (0, 1]")
+    jobs = [(modality, s) for modality in MODALITIES for s in severities]
+    size = len(pairs) // len(jobs)
+    if config.quick_mode():
+        size = min(size, QUICK_COPY_PAIRS)
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    copies, copy_labels = [], []
+    for k, (modality, severity) in enumerate(jobs):
+        part = pairs.subset(np.sort(order[k * size:(k + 1) * size]))
+        copies.append(encode(image_model, audio_model, part, seed=seed + k,
+                             **{modality: ("noise", severity)}))
+        copy_labels.append(part.labels)
+    train = [np.concatenate([features["train"][m], *(c[m] for c in copies)]) for m in range(2)]
+    return ({**features, "train": train},
+            {**labels, "train": np.concatenate([labels["train"], *copy_labels])})
 
 
 #: Inputs :func:`features_of` runs through an encoder at once.
