@@ -41,13 +41,14 @@ HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time"
             "share": "share of the step", "epoch_seconds": "per full epoch"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
-#: Kept in the JSON but too long for a table cell (chapter 10's accuracy curves).
-HIDDEN = ("curves", "severities")
+#: Kept in the JSON but too long for a table cell (chapters 09 and 10's accuracy curves).
+HIDDEN = ("curves", "severities", "pgd20_curve", "deletion_accuracy", "deletion_fractions")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
 #: after them, titled by its file name.
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
           "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
+          "trust": "Trustworthy models: explanations, attacks, privacy (chapter 09)",
           "multimodal": "A digit seen and heard: fusion and retrieval (chapter 10)",
           "distributed": "Several workers: the MNIST recipe with tf.distribute (chapter 11)",
           "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)",
@@ -75,6 +76,8 @@ def _cell(key: str, value) -> str:
         return ", ".join(f"cell {c['cell']} ({c['seconds']:.0f} s)" for c in value)
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):  # a few named numbers (chapter 09's rank correlations)
+        return ", ".join(f"{k} {_cell(key, v)}" for k, v in value.items())
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 

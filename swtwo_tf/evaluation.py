@@ -144,11 +144,13 @@ def _benchmark(benchmark: str) -> dict | None:
     return report
 
 
-def reference(benchmark: str, dataset: str, model: str, *, split: str | None = None) -> dict:
+def reference(benchmark: str, dataset: str, model: str, *, split: str | None = None,
+              part: str | None = None) -> dict:
     """One row of ``benchmarks/results/<benchmark>.json``: the full-mode numbers a chapter
     states (``test_accuracy``, ``train_seconds``, ``epochs``, ...), with the ``machine`` that
     measured it and its ``command``; a row measured on this kind of CPU (AVX-512 or AVX2) when
-    there is one. Prose rounds them; it never types them in.
+    there is one. Prose rounds them; it never types them in. ``part`` picks a row that
+    measures one part of a model (chapter 09: ``"explanations"``, ``"membership"``).
 
     KeyError names the rows there are when none matches.
     """
@@ -157,7 +159,8 @@ def reference(benchmark: str, dataset: str, model: str, *, split: str | None = N
         raise FileNotFoundError(f"benchmarks/results/{benchmark}.json is missing: "
                                 f"run benchmarks/{benchmark}.py")
     for row in report["results"]:
-        if row["dataset"] == dataset and row["model"] == model and row.get("split") == split:
+        if (row["dataset"], row["model"], row.get("split"), row.get("part")) == (
+                dataset, model, split, part):
             return row
     have = sorted({f"{r['dataset']}/{r['model']}" + (f" [{r['split']}]" if r.get("split")
                                                      else "") for r in report["results"]})

@@ -450,3 +450,37 @@ def retrieval_grid(query_labels, retrieved_images, retrieved_labels, *, title: s
     fig.suptitle(title or "spoken digit -> nearest images")
     fig.tight_layout()
     return fig
+
+
+def attribution_maps(images, maps: dict, *, titles=None, title: str = ""):
+    """Each image (top row) and, below it, one row per attribution method (chapter 09):
+    ``maps`` maps a method's name to an array (n, height, width); each map is scaled to its
+    own largest value and drawn over the faint digit."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be (n, height, width, channels), got {images.shape}")
+    n = len(images)
+    for name, values in maps.items():
+        if np.shape(values) != images.shape[:3]:
+            raise ValueError(f"maps[{name!r}] has shape {np.shape(values)}; the images "
+                             f"need {images.shape[:3]}")
+    fig, axes = plt.subplots(1 + len(maps), n, figsize=(1.3 * n + 1.6, 1.35 * (1 + len(maps))),
+                             squeeze=False)
+    rows = {"image": None, **maps}
+    for r, (name, values) in enumerate(rows.items()):
+        for j in range(n):
+            ax = axes[r, j]
+            ax.imshow(images[j].squeeze(), cmap="gray_r", vmin=0, vmax=1,
+                      alpha=1.0 if values is None else 0.25)
+            if values is not None:
+                shown = np.abs(values[j])
+                ax.imshow(shown / max(shown.max(), 1e-12), cmap="hot", alpha=0.75)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and titles is not None:
+                ax.set_title(str(titles[j]), fontsize=8)
+        axes[r, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

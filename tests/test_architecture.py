@@ -20,7 +20,7 @@ RANKS = {
     "layers": 3,
     "models": 4,
     "training": 5,
-    "evaluation": 6, "plots": 6, "distribute": 6,
+    "evaluation": 6, "plots": 6, "distribute": 6, "trust": 6,
     "deploy": 7,
     "course": 8, "exercises": 8,
     "cli": 9,

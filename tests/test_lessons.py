@@ -68,6 +68,9 @@ def uses(cells: list[ast.Module]):
             elif called in ("launch", "train") and _recipe_builder(node):  # chapter 11
                 trained.append((index, _recipe_builder(node)))
                 fits.append(index)
+            elif called == "train_private":  # chapter 09: DP-SGD on the tanh CNN
+                trained.append((index, "private_cnn"))
+                fits.append(index)
             elif called == "compare_variants":
                 for kw in node.keywords:
                     if kw.arg == "build":
@@ -101,10 +104,12 @@ def test_compile_and_fit_are_shown_where_a_chapter_trains(path):
     names = {name for _, name in shown}
     wrote_fit = any(isinstance(n, ast.Call) and _name(n.func) == "compile"
                     for tree in cells for n in ast.walk(tree))
-    # training.fit_on_features (chapter 10) is compile -> fit written out in a few lines
-    assert wrote_fit or {"fit", "compile_classifier"} <= names or "fit_on_features" in names, (
+    # training.fit_on_features (chapter 10) and training.train_private (chapter 09) are
+    # compile -> fit written out in a few lines
+    assert (wrote_fit or {"fit", "compile_classifier"} <= names
+            or names & {"fit_on_features", "train_private"}), (
         f"{path.name} trains but never shows training.fit and training.compile_classifier "
-        "(or training.fit_on_features, or calls model.compile itself)")
+        "(or training.fit_on_features or train_private, or calls model.compile itself)")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -118,3 +118,31 @@ _register("fashion_mnist", "Fashion-MNIST clothing images (28x28 grey, 10 classe
           floors={"convnet": (0.92, 0.75, 0.4),
                   # chapter 02: each remedy trained on 10,000 images
                   "variant": (0.82, 0.65, 0.3)})
+
+
+def poisson_batches(images, labels, *, sample_rate: float, steps: int, seed: int = 42):
+    """Batches for DP-SGD (chapter 09): each of ``steps`` batches holds every example
+    independently with probability ``sample_rate`` (Poisson sampling, the sampling the
+    privacy accountant assumes), so batch sizes vary around ``sample_rate * len(images)``.
+
+    ``images`` are uint8 (N, 28, 28, 1), scaled to [0, 1] here. Deterministic under
+    ``seed``, and different in every pass over the dataset (every epoch of ``fit``).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    if not 0 < sample_rate <= 1:
+        raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    x = tf.constant(np.asarray(images))
+    y = tf.constant(np.asarray(labels))
+
+    def batch(draw):
+        chosen = tf.random.stateless_uniform([len(images)], [draw, seed]) < sample_rate
+        return scale(tf.boolean_mask(x, chosen), tf.boolean_mask(y, chosen))
+
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(steps)
+    return draws.map(batch).prefetch(core.PREFETCH_BATCHES)

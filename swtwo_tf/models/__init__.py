@@ -3,6 +3,8 @@
 ``vision`` (chapters 01-02), ``speech`` (chapter 04), ``text`` (chapter 05); ``recipes``: how
 each builder is trained on a dataset, one registry of them (:func:`recipe_for` finds one;
 :func:`swtwo_tf.training.train_recipe` runs one). :func:`ensemble` averages trained models.
+``fusion`` (chapter 10) and ``trust`` (chapter 09: attacks, adversarial training, DP-SGD) are
+imported where they are used.
 """
 
 from __future__ import annotations

@@ -1,0 +1,187 @@
+"""Trustworthy models (chapter 09), full mode: explanations checked, attacks, privacy.
+
+Parts (``--only``):
+
+- ``mnist`` and ``fashion_mnist``: the chapter-01/02 ``convnet`` recipe, and the same recipe
+  adversarially trained (FGSM from a random start, epsilon 0.1, ``models.trust
+  .AdversarialTraining``); clean test accuracy and accuracy under PGD-20 at epsilon 0.1 on
+  the whole test set, and a PGD-20 curve over epsilon on its first 2,000 images. For MNIST
+  also the model-randomisation sanity check (Spearman rank correlation between the trained
+  model's maps on 100 test images and those with every weighted layer re-initialised) and
+  the deletion curves on 500 test images.
+- ``explanations``: the sanity check and deletion curves alone (the ``mnist`` part runs them
+  too), for every method of ``trust.explain.METHODS``.
+- ``privacy``: DP-SGD on MNIST (``training.train_private``, the ``training.PRIVATE``
+  settings) with its epsilon at delta 1e-5; the loss-threshold membership-inference attack
+  (attack AUC over 5,000 training and 5,000 test images) on the DP model and on the normally
+  trained ``convnet``; and on a model built to leak (``overfit``, also alone): the small CNN
+  without DP or any remedy, 40 epochs on 250 training images.
+
+Writes ``benchmarks/results/trust.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import keras
+import numpy as np
+from common import parse_args, write_report
+
+from swtwo_tf import config, datasets, training
+from swtwo_tf.datasets import core
+from swtwo_tf.models import trust as trust_models
+from swtwo_tf.trust import explain, privacy, robustness
+
+EPSILON = 0.1
+CURVE = (0.0, 0.05, 0.1, 0.15, 0.2)
+ADVERSARIAL = "convnet, adversarially trained"
+OVERFIT = "private_cnn without DP, overfit"
+SANITY_METHODS = ("gradient", "SmoothGrad", "integrated gradients",
+                  "integrated gradients (grey baseline)", "Grad-CAM", "occlusion",
+                  "occlusion (grey patch)")
+
+
+def test_arrays(dataset: str):
+    x, y = core.arrays(dataset, "test")
+    return x.astype("float32") / 255, y
+
+
+def timed(row: dict, history) -> dict:
+    return {**row, "train_seconds": round(history.seconds, 1),
+            "train_cpu_seconds": round(history.cpu_seconds, 1),
+            "epochs": len(history.history["loss"])}
+
+
+def robust_rows(dataset: str) -> tuple[list[dict], object]:
+    x, y = test_arrays(dataset)
+    rows, standard = [], None
+    for name in ("convnet", ADVERSARIAL):
+        print(f"\n== {dataset} / {name}", flush=True)
+        wrap = ((lambda m: trust_models.AdversarialTraining(m, EPSILON)) if name != "convnet"
+                else None)
+        epochs = 8 if dataset == "fashion_mnist" and wrap else None  # its steps cost double
+        model, history, _ = training.train_recipe(dataset, "convnet", wrap=wrap, verbose=2,
+                                                  epochs=epochs)
+        classifier = getattr(model, "classifier", model)
+        start = time.process_time()
+        attacked = robustness.accuracy_under_attack(classifier, x, y, [0.0, EPSILON])
+        curve = robustness.accuracy_under_attack(classifier, x[:2000], y[:2000], CURVE)
+        row = timed({"dataset": dataset, "model": name, "epsilon": EPSILON,
+                     "test_accuracy": round(attacked[0.0], 4),
+                     "pgd20_accuracy": round(attacked[EPSILON], 4),
+                     "pgd20_curve": {str(e): round(a, 4) for e, a in curve.items()},
+                     "attack_cpu_seconds": round(time.process_time() - start, 1),
+                     "parameters": classifier.count_params()}, history)
+        print(f"-> clean {row['test_accuracy']:.2%}, PGD-20 at {EPSILON}: "
+              f"{row['pgd20_accuracy']:.2%}", flush=True)
+        rows.append(row)
+        standard = standard or classifier
+    return rows, standard
+
+
+def sanity_row(model) -> dict:
+    x, y = test_arrays("mnist")
+    x, y = x[:500], y[:500]
+    spearman, deletion = {}, {}
+    fractions = (0.0, 0.05, 0.1, 0.2, 0.3)
+    checks = explain.sanity_check(model, x[:100], SANITY_METHODS,
+                                  options={"SmoothGrad": {"samples": 10}})
+    for method in SANITY_METHODS:
+        spearman[method] = round(checks[method][max(checks[method])], 3)
+        maps = explain.METHODS[method](model, x, **({"samples": 10} if method == "SmoothGrad"
+                                                     else {}))
+        deletion[method] = [round(a, 4) for a in explain.deletion_curve(model, x, y, maps,
+                                                                        fractions)]
+        print(f"-> {method}: Spearman with all layers randomised {spearman[method]:.3f}, "
+              f"deletion {deletion[method]}", flush=True)
+    deletion["random"] = [round(a, 4) for a in explain.deletion_curve(
+        model, x, y, maps, fractions, seed=0)]
+    return {"dataset": "mnist", "model": "convnet", "part": "explanations",
+            "spearman_randomised": spearman, "deletion_fractions": list(fractions),
+            "deletion_accuracy": deletion}
+
+
+def membership(model, name: str, members, history=None, **extra) -> dict:
+    x, y = test_arrays("mnist")
+    auc = privacy.membership_auc(model, members, (x[:len(members[0])], y[:len(members[0])]))
+    print(f"-> {name}: membership-inference AUC {auc:.3f}", flush=True)
+    row = {"dataset": "mnist", "model": name, "part": "membership",
+           "attack_auc": round(auc, 4), "members": len(members[0]), **extra}
+    return timed(row, history) if history is not None else row
+
+
+def first(data, n: int):
+    """The first ``n`` training examples the pipeline yields (members of the training set)."""
+    x, y = next(iter(data.train.unbatch().batch(n)))
+    return np.asarray(x), np.asarray(y)
+
+
+def privacy_rows(standard) -> list[dict]:
+    print("\n== mnist / DP-SGD", training.PRIVATE, flush=True)
+    private, history, data = training.train_private("mnist")
+    eps = privacy.epsilon(training.PRIVATE["noise_multiplier"], history.sample_rate,
+                          history.steps)
+    x, y = test_arrays("mnist")
+    accuracy = float(np.mean(np.argmax(private.predict(x, verbose=0), axis=-1) == y))
+    print(f"-> {accuracy:.2%} at epsilon {eps:.2f}", flush=True)
+    members = first(data, 5000)
+    rows = [timed({"dataset": "mnist", "model": "private_cnn, DP-SGD", "test_accuracy":
+                   round(accuracy, 4), "epsilon": round(eps, 3), "delta": privacy.DELTA,
+                   "steps": history.steps, **training.PRIVATE}, history),
+            membership(private, "private_cnn, DP-SGD", members)]
+    if standard is None:
+        standard, _, _ = training.train_recipe("mnist", "convnet", verbose=0)
+    rows.append(membership(standard, "convnet", members))
+    return rows + [overfit_row()]
+
+
+def overfit_row() -> dict:
+    """Chapter 09's model built to leak: the small CNN without DP or any remedy, 40 epochs
+    on 250 training images (the notebook writes the same compile and fit)."""
+    print("\n== mnist / private_cnn without DP, overfit on 250 images", flush=True)
+    data = datasets.pipelines("mnist", batch_size=256, seed=42)
+    members = first(data, 250)
+    config.seed_everything(42)
+    model = trust_models.private_cnn(name="overfit_cnn")
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model.fit(*members, batch_size=50, epochs=40, verbose=0)
+    x, y = test_arrays("mnist")
+    accuracy = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=-1) == y))
+    return membership(model, OVERFIT, members, test_accuracy=round(accuracy, 4),
+                      train_seconds=round(time.perf_counter() - start, 1),
+                      train_cpu_seconds=round(time.process_time() - cpu_start, 1), epochs=40)
+
+
+def main() -> int:
+    args = parse_args("trust", __doc__.splitlines()[0],
+                      ["mnist", "fashion_mnist", "explanations", "privacy", "overfit"])
+    config.seed_everything(42)
+    rows, standard = [], None
+    if args.only == "overfit":  # the leaking model alone
+        rows.append(overfit_row())
+    if args.only == "explanations":  # the sanity check and deletion curves alone
+        print("\n== mnist / convnet", flush=True)
+        standard, _, _ = training.train_recipe("mnist", "convnet", verbose=0)
+        rows.append(sanity_row(standard))
+    for dataset in ("mnist", "fashion_mnist"):
+        if args.only in (None, dataset):
+            found, model = robust_rows(dataset)
+            rows += found
+            if dataset == "mnist":
+                standard = model
+                rows.append(sanity_row(model))
+    if args.only in (None, "privacy"):
+        rows += privacy_rows(standard)
+    for row in rows:
+        print({k: v for k, v in row.items() if k not in ("pgd20_curve", "deletion_accuracy")})
+    command = "python benchmarks/trust.py" + (f" --only {args.only}" if args.only else "")
+    write_report(rows, command, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
