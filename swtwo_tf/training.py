@@ -267,13 +267,13 @@ def train_private(dataset: str = "mnist", *, seed: int = 42, verbose: int = 2,
                   quick_steps: int = QUICK_PRIVATE_STEPS, **settings):
     """Train ``models.trust.private_cnn`` with DP-SGD (``models.trust.PrivateTraining``) on
     Poisson-sampled batches of ``dataset``'s training images (``datasets.images
-    .poisson_batches``); ``settings`` replace those of :data:`PRIVATE`.
+    .poisson_batches``; a tenth is kept for validation, as ``datasets.pipelines`` does);
+    ``settings`` replace those of :data:`PRIVATE`.
 
-    Returns ``(classifier, history, data)``: ``data`` is ``datasets.pipelines(dataset)``,
-    whose training part holds the same images; ``history.sample_rate`` and
-    ``history.steps`` (the steps taken) are what the privacy accountant needs.
+    Returns ``(classifier, history, (images, labels))``: the training images (uint8), the
+    members of its training set; ``history.sample_rate`` and ``history.steps`` (the steps
+    taken) are what the privacy accountant needs.
     """
-    from swtwo_tf import datasets
     from swtwo_tf.datasets import core, images
     from swtwo_tf.models import trust
 
@@ -283,21 +283,21 @@ def train_private(dataset: str = "mnist", *, seed: int = 42, verbose: int = 2,
                          f"it has {', '.join(PRIVATE)}")
     s = {**PRIVATE, **settings}
     config.seed_everything(seed)
-    data = datasets.pipelines(dataset, batch_size=1000, seed=seed)
     x, y = core.arrays(dataset, "train")
-    _, train_idx = core.split_off_validation(len(x), 0.1, seed)
+    val_idx, train_idx = core.split_off_validation(len(x), 0.1, seed)
     rate = s["batch_size"] / len(train_idx)
     train = images.poisson_batches(x[train_idx], y[train_idx], sample_rate=rate,
                                    steps=round(1 / rate), seed=seed)
+    validation = core.batched(x[val_idx], y[val_idx], 1000, preprocess=images.scale)
     model = trust.PrivateTraining(trust.private_cnn(), l2_clip=s["l2_clip"],
                                   noise_multiplier=s["noise_multiplier"],
                                   expected_batch=s["batch_size"], seed=seed)
     model.compile(optimizer=keras.optimizers.SGD(s["learning_rate"], momentum=s["momentum"]),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = fit(model, train, data.validation, epochs=s["epochs"], quick_steps=quick_steps,
+    history = fit(model, train, validation, epochs=s["epochs"], quick_steps=quick_steps,
                   verbose=verbose)
     history.sample_rate, history.steps = rate, int(model.optimizer.iterations)
-    return model.classifier, history, data
+    return model.classifier, history, (x[train_idx], y[train_idx])
 
 
 #: Quick-mode steps of a model trained on features (:func:`fit_on_features`): a few dense

@@ -65,7 +65,9 @@ def report(model: keras.Model, y, y_pred, loss) -> dict:
 def _check_epsilon(epsilon):
     """A number in [0, 1], or a tensor (checked by its caller: one traced attack serves
     every radius)."""
-    if hasattr(epsilon, "dtype") and not isinstance(epsilon, float | int):
+    import tensorflow as tf
+
+    if tf.is_tensor(epsilon):
         return epsilon
     if not 0 <= float(epsilon) <= 1:
         raise ValueError(f"epsilon is a change of pixel value in [0, 1], got {epsilon!r}")
