@@ -41,6 +41,9 @@ HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time"
             "share": "share of the step", "epoch_seconds": "per full epoch"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
+#: A report's table with more columns than this, whose datasets were measured in different
+#: ways, is split into one table per dataset.
+WIDEST = 16
 #: Kept in the JSON but too long for a table cell (chapters 09 and 10's accuracy curves).
 HIDDEN = ("curves", "severities", "pgd20_curve", "deletion_accuracy", "deletion_fractions")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
@@ -141,8 +144,6 @@ def render_report(name: str, report: dict) -> str:
     other kind's."""
     machines, rows = _by_kind(report)
     present = {k for row in rows for k in row}
-    keys = [k for k in MAIN_COLUMNS if k in present]
-    keys += sorted(present - set(keys) - set(STAMPS) - set(HIDDEN))
     commands = ", ".join(f"`{c}`" for c in _distinct(report, "command")) or "-"
     versions = sorted({str(m.get("tensorflow") or report.get("tensorflow", "-"))
                        for m in machines.values()})
@@ -156,10 +157,28 @@ def render_report(name: str, report: dict) -> str:
     if present & set(HIDDEN):
         lines.append(f"- per-row {' and '.join(sorted(present & set(HIDDEN)))}: in the JSON")
     lines.append("")
-    if len(_distinct(report, "command")) > 1:
-        keys.append("command")
-    lines += _table(keys, rows) if rows else ["(no results)"]
+    groups = {}
+    for row in rows:
+        groups.setdefault(row.get("dataset"), []).append(row)
+    columns = {dataset: _columns(found) for dataset, found in groups.items()}
+    split = len(groups) > 1 and len(_columns(rows)) > WIDEST and len(
+        {tuple(c) for c in columns.values()}) > 1
+    extra = ["command"] if len(_distinct(report, "command")) > 1 else []
+    if not rows:
+        lines.append("(no results)")
+    elif not split:
+        lines += _table(_columns(rows) + extra, rows)
+    else:  # datasets measured in different ways: a table each, with its own columns
+        for dataset, found in groups.items():
+            lines += [f"### {dataset}", ""] + _table(columns[dataset] + extra, found) + [""]
+        lines.pop()
     return "\n".join(lines) + "\n"
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    present = {k for row in rows for k in row}
+    keys = [k for k in MAIN_COLUMNS if k in present]
+    return keys + sorted(present - set(keys) - set(STAMPS) - set(HIDDEN))
 
 
 def render_course(course: dict, chapters_dir: Path) -> str:

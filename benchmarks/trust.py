@@ -16,6 +16,16 @@ Parts (``--only``):
   (attack AUC over 5,000 training and 5,000 test images) on the DP model and on the normally
   trained ``convnet``; and on a model built to leak (``overfit``, also alone): the small CNN
   without DP or any remedy, 40 epochs on 250 training images.
+- ``speech``: chapter 04's speech CNN and CRNN (their recipes, FSDD's documented split) on
+  the 250 test recordings: accuracy with white noise at 30 to 0 dB SNR (over the whole
+  second, and over the recording only, its padding kept silent), under PGD-20 on the
+  waveform at small epsilons (with the perturbation's median SNR), and per speaker. For the
+  CNN also its explanations over log-mel features (``trust.explain.split_at``): the
+  randomisation check on 50 recordings, deletion curves over time-frequency cells, and the
+  share of each map on the frames that hold the word.
+- ``text``: chapter 05's ``nb_ngrams`` on 1,000 IMDB test reviews: accuracy with random
+  typos and neighbouring words swapped, under the targeted typo attack on 500 reviews, and
+  the template test's spread.
 
 Writes ``benchmarks/results/trust.json``.
 """
@@ -29,10 +39,10 @@ import keras
 import numpy as np
 from common import parse_args, write_report
 
-from swtwo_tf import config, datasets, training
-from swtwo_tf.datasets import core
+from swtwo_tf import config, datasets, evaluation, training
+from swtwo_tf.datasets import core, speech
 from swtwo_tf.models import trust as trust_models
-from swtwo_tf.trust import explain, privacy, robustness
+from swtwo_tf.trust import explain, fairness, privacy, robustness
 
 EPSILON = 0.1
 CURVE = (0.0, 0.05, 0.1, 0.15, 0.2)
@@ -81,25 +91,35 @@ def robust_rows(dataset: str) -> tuple[list[dict], object]:
     return rows, standard
 
 
-def sanity_row(model) -> dict:
-    x, y = test_arrays("mnist")
-    x, y = x[:500], y[:500]
-    spearman, deletion = {}, {}
-    fractions = (0.0, 0.05, 0.1, 0.2, 0.3)
-    checks = explain.sanity_check(model, x[:100], SANITY_METHODS,
-                                  options={"SmoothGrad": {"samples": 10}})
-    for method in SANITY_METHODS:
+FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3)
+
+
+def faithfulness(model, x, y, methods, checked, options=None) -> tuple[dict, dict, dict]:
+    """``(spearman, deletion, maps)`` of each method: its rank correlation with all layers
+    randomised (checked on the inputs ``checked``), its deletion curve over ``FRACTIONS`` on
+    ``x`` (and ``deletion["random"]``), and its maps of ``x``."""
+    options = options or {}
+    checks = explain.sanity_check(model, checked, methods, options=options)
+    spearman, deletion, maps = {}, {}, {}
+    for method in methods:
         spearman[method] = round(checks[method][max(checks[method])], 3)
-        maps = explain.METHODS[method](model, x, **({"samples": 10} if method == "SmoothGrad"
-                                                     else {}))
-        deletion[method] = [round(a, 4) for a in explain.deletion_curve(model, x, y, maps,
-                                                                        fractions)]
+        maps[method] = explain.METHODS[method](model, x, **options.get(method, {}))
+        deletion[method] = [round(a, 4) for a in explain.deletion_curve(
+            model, x, y, maps[method], FRACTIONS)]
         print(f"-> {method}: Spearman with all layers randomised {spearman[method]:.3f}, "
               f"deletion {deletion[method]}", flush=True)
     deletion["random"] = [round(a, 4) for a in explain.deletion_curve(
-        model, x, y, maps, fractions, seed=0)]
+        model, x, y, maps[method], FRACTIONS, seed=0)]
+    return spearman, deletion, maps
+
+
+def sanity_row(model) -> dict:
+    x, y = test_arrays("mnist")
+    x, y = x[:500], y[:500]
+    spearman, deletion, _ = faithfulness(model, x, y, SANITY_METHODS, x[:100],
+                                         {"SmoothGrad": {"samples": 10}})
     return {"dataset": "mnist", "model": "convnet", "part": "explanations",
-            "spearman_randomised": spearman, "deletion_fractions": list(fractions),
+            "spearman_randomised": spearman, "deletion_fractions": list(FRACTIONS),
             "deletion_accuracy": deletion}
 
 
@@ -156,9 +176,108 @@ def overfit_row() -> dict:
                       train_cpu_seconds=round(time.process_time() - cpu_start, 1), epochs=40)
 
 
+SNRS = (None, 30, 20, 10, 5, 0)
+WAVE_EPSILONS = (0.0, 0.0005, 0.001, 0.002, 0.005)
+SPEECH_METHODS = ("gradient", "integrated gradients", "Grad-CAM", "occlusion")
+
+
+def speech_rows() -> list[dict]:
+    rec = speech.recordings()
+    _, test_idx = speech.split_indices(rec, "documented")
+    waves, digits = rec.waves[test_idx], rec.labels[test_idx]
+    rows = []
+    for name in ("cnn_classifier", "rnn_classifier"):
+        print(f"\n== spoken_digit / {name}", flush=True)
+        model, history, _ = training.train_recipe("spoken_digit", name, verbose=2,
+                                                  recordings=rec)
+        start = time.process_time()
+        noise = robustness.accuracy_under_noise(model, waves, digits, SNRS)
+        tight = robustness.accuracy_under_noise(model, waves, digits, SNRS, padding=False)
+        attacked = robustness.accuracy_under_attack(model, waves, digits, WAVE_EPSILONS,
+                                                    bounds=trust_models.SAMPLES)
+        loudness = {}
+        for epsilon in WAVE_EPSILONS[1:]:
+            moved = np.asarray(trust_models.pgd(model, waves, digits, epsilon,
+                                                bounds=trust_models.SAMPLES))
+            loudness[str(epsilon)] = round(float(np.median(speech.snr_db(waves, moved))), 1)
+        p = model.predict(waves, verbose=0)
+        row = timed({"dataset": "spoken_digit", "model": name, "split": "documented",
+                     "test_accuracy": round(noise[None], 4),
+                     "noise_curve": {("clean" if k is None else f"{k} dB"): round(v, 4)
+                                     for k, v in noise.items()},
+                     "noise_in_recording_curve": {("clean" if k is None else f"{k} dB"):
+                                                  round(v, 4) for k, v in tight.items()},
+                     "pgd20_wave_curve": {str(e): round(a, 4) for e, a in attacked.items()},
+                     "pgd20_wave_snr_db": loudness,
+                     "per_speaker": {s: round(a, 4) for s, a in evaluation.accuracy_by_group(
+                         digits, p, rec.speakers[test_idx]).items()},
+                     "attack_cpu_seconds": round(time.process_time() - start, 1)}, history)
+        print(f"-> clean {row['test_accuracy']:.2%}; noise {row['noise_curve']}, in the "
+              f"recording only {row['noise_in_recording_curve']}; PGD-20 "
+              f"{row['pgd20_wave_curve']} at SNR {loudness}", flush=True)
+        rows.append(row)
+        if name == "cnn_classifier":
+            rows.append(speech_explanations(model, waves, digits))
+    return rows
+
+
+def speech_explanations(model, waves, digits) -> dict:
+    features, head = explain.split_at(model, "mel_image")
+    mel = np.asarray(features(waves, training=False))
+    sample = np.arange(0, len(waves), 5)  # 50 recordings, every speaker and digit
+    spearman, deletion, maps = faithfulness(head, mel, digits, SPEECH_METHODS, mel[sample])
+    last = np.array([np.flatnonzero(w)[-1] for w in waves])
+    inside = np.arange(mel.shape[1])[None] * 80 < last[:, None]  # the LogMel hop is 80
+    share = {m: round(float((np.abs(v).sum(2) * inside).sum() / np.abs(v).sum()), 3)
+             for m, v in maps.items()}
+    print(f"-> share of each map on the word's frames ({inside.mean():.1%} of frames): "
+          f"{share}", flush=True)
+    return {"dataset": "spoken_digit", "model": "cnn_classifier", "part": "explanations",
+            "spearman_randomised": spearman, "deletion_fractions": list(FRACTIONS),
+            "deletion_accuracy": deletion, "share_on_word_frames": share,
+            "word_frames": round(float(inside.mean()), 3)}
+
+
+TYPO_RATES = (0.05, 0.1, 0.2)
+TYPO_BUDGETS = (1, 2, 4, 8)
+
+
+def text_rows() -> list[dict]:
+    import tensorflow as tf
+
+    print("\n== imdb_reviews / nb_ngrams", flush=True)
+    model, history, data = training.train_recipe("imdb_reviews", "nb_ngrams", verbose=2)
+    pairs = list(data.test.unbatch().shuffle(25_000, seed=0).take(1000).as_numpy_iterator())
+    texts, labels = [t.decode() for t, _ in pairs], np.array([y for _, y in pairs])
+
+    def predict(batch):
+        return model.predict(tf.constant(batch), verbose=0, batch_size=1024)
+
+    def accuracy(batch):
+        return round(float(np.mean(np.argmax(predict(batch), axis=-1) == labels)), 4)
+
+    start, cpu = time.perf_counter(), time.process_time()
+    targeted = robustness.typo_attack(predict, texts[:500], labels[:500], TYPO_BUDGETS)
+    attack_seconds = (time.perf_counter() - start, time.process_time() - cpu)
+    row = timed({"dataset": "imdb_reviews", "model": "nb_ngrams", "reviews": len(texts),
+                 "test_accuracy": accuracy(texts),
+                 "typos": {str(r): accuracy(robustness.typos(texts, r)) for r in TYPO_RATES},
+                 "word_swaps": {str(r): accuracy(robustness.swap_words(texts, r))
+                                for r in TYPO_RATES},
+                 "typo_attack": {str(k): round(a, 4) for k, a in targeted.items()},
+                 "typo_attack_reviews": 500,
+                 "typo_attack_seconds": round(attack_seconds[0], 1),
+                 "typo_attack_cpu_seconds": round(attack_seconds[1], 1),
+                 "template_spread": round(fairness.template_scores(
+                     lambda s: predict(s)[:, 1])["spread"], 4)}, history)
+    print(f"-> {row}", flush=True)
+    return [row]
+
+
 def main() -> int:
     args = parse_args("trust", __doc__.splitlines()[0],
-                      ["mnist", "fashion_mnist", "explanations", "privacy", "overfit"])
+                      ["mnist", "fashion_mnist", "explanations", "privacy", "overfit",
+                       "speech", "text"])
     config.seed_everything(42)
     rows, standard = [], None
     if args.only == "overfit":  # the leaking model alone
@@ -176,8 +295,12 @@ def main() -> int:
                 rows.append(sanity_row(model))
     if args.only in (None, "privacy"):
         rows += privacy_rows(standard)
+    if args.only in (None, "speech"):
+        rows += speech_rows()
+    if args.only in (None, "text"):
+        rows += text_rows()
     for row in rows:
-        print({k: v for k, v in row.items() if k not in ("pgd20_curve", "deletion_accuracy")})
+        print({k: v for k, v in row.items() if not isinstance(v, dict | list)})
     command = "python benchmarks/trust.py" + (f" --only {args.only}" if args.only else "")
     write_report(rows, command, args.out)
     return 0

@@ -452,10 +452,13 @@ def retrieval_grid(query_labels, retrieved_images, retrieved_labels, *, title: s
     return fig
 
 
-def attribution_maps(images, maps: dict, *, titles=None, title: str = ""):
+def attribution_maps(images, maps: dict, *, titles=None, title: str = "",
+                     spectrogram: bool = False):
     """Each image (top row) and, below it, one row per attribution method (chapter 09):
     ``maps`` maps a method's name to an array (n, height, width); each map is scaled to its
-    own largest value and drawn over the faint digit."""
+    own largest value and drawn over the faint digit. ``spectrogram=True``: the "images"
+    are log-mel features (frames, bands, 1), drawn with time to the right and low bands at
+    the bottom, each scaled to its own range."""
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must be (n, height, width, channels), got {images.shape}")
@@ -464,22 +467,72 @@ def attribution_maps(images, maps: dict, *, titles=None, title: str = ""):
         if np.shape(values) != images.shape[:3]:
             raise ValueError(f"maps[{name!r}] has shape {np.shape(values)}; the images "
                              f"need {images.shape[:3]}")
-    fig, axes = plt.subplots(1 + len(maps), n, figsize=(1.3 * n + 1.6, 1.35 * (1 + len(maps))),
+    width = 2.0 if spectrogram else 1.3
+    fig, axes = plt.subplots(1 + len(maps), n, figsize=(width * n + 1.6, 1.35 * (1 + len(maps))),
                              squeeze=False)
     rows = {"image": None, **maps}
     for r, (name, values) in enumerate(rows.items()):
         for j in range(n):
             ax = axes[r, j]
-            ax.imshow(images[j].squeeze(), cmap="gray_r", vmin=0, vmax=1,
-                      alpha=1.0 if values is None else 0.25)
+            shown = images[j].squeeze()
+            if spectrogram:
+                ax.imshow(shown.T, origin="lower", aspect="auto", cmap="magma",
+                          alpha=1.0 if values is None else 0.3)
+            else:
+                ax.imshow(shown, cmap="gray_r", vmin=0, vmax=1,
+                          alpha=1.0 if values is None else 0.25)
             if values is not None:
-                shown = np.abs(values[j])
-                ax.imshow(shown / max(shown.max(), 1e-12), cmap="hot", alpha=0.75)
+                heat = np.abs(values[j]) / max(np.abs(values[j]).max(), 1e-12)
+                ax.imshow(heat.T if spectrogram else heat, cmap="hot", alpha=0.75,
+                          **({"origin": "lower", "aspect": "auto"} if spectrogram else {}))
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0 and titles is not None:
                 ax.set_title(str(titles[j]), fontsize=8)
         axes[r, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    if spectrogram:
+        axes[-1, 0].set_xlabel("time ->, mel bands upwards", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def word_attributions(texts: dict, *, line: int = 90, title: str = ""):
+    """Texts with each word coloured by its attribution (chapter 09): ``texts`` maps a
+    caption to ``(tokens, scores)`` as ``trust.explain.word_importance`` returns them;
+    green pushed towards the class, red away from it, white nothing. Lines wrap at
+    ``line`` characters."""
+    if not texts:
+        raise ValueError("texts is empty: nothing to plot")
+    laid_out = {}
+    for caption, (tokens, scores) in texts.items():
+        if len(tokens) != len(scores):
+            raise ValueError(f"{caption!r}: {len(tokens)} tokens but {len(scores)} scores")
+        lines, current, used = [], [], 0
+        for token, score in zip(tokens, scores, strict=True):
+            token = token if len(token) < line else token[:line - 2] + "…"
+            if current and used + len(token) > line:
+                lines.append(current)
+                current, used = [], 0
+            current.append((token, float(score)))
+            used += len(token) + 1
+        laid_out[caption] = lines + [current]
+    heights = [len(lines) + 1.5 for lines in laid_out.values()]
+    fig, axes = plt.subplots(len(texts), 1, figsize=(line * 0.085, 0.28 * sum(heights) + 0.4),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    colours = plt.get_cmap("PiYG")
+    for ax, (caption, lines) in zip(axes[:, 0], laid_out.items(), strict=True):
+        largest = max((abs(s) for words in lines for _, s in words), default=0) or 1.0
+        ax.set(xlim=(0, line), ylim=(len(lines), -0.6), title=caption)
+        ax.axis("off")
+        for row, words in enumerate(lines):
+            column = 0
+            for token, score in words:
+                ax.text(column, row, token, family="monospace", fontsize=9, va="top",
+                        bbox={"facecolor": colours(0.5 + 0.5 * score / largest),
+                              "edgecolor": "none", "pad": 1.0})
+                column += len(token) + 1
     if title:
         fig.suptitle(title)
     fig.tight_layout()

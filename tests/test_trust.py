@@ -217,3 +217,139 @@ def test_templates_fill_every_word_and_measure_the_spread():
         fairness.template_scores(lambda s: np.full((len(s), 2), 0.5))
     with pytest.raises(ValueError, match="slot"):
         fairness.filled(["no slot here"])
+
+
+@pytest.fixture(scope="module")
+def tones():
+    """Two classes of quarter-second tones (300 Hz and 1,200 Hz, random phase and level) and
+    a log-mel classifier trained on them: a speech model in miniature."""
+    from swtwo_tf.layers import audio
+
+    rng = np.random.default_rng(0)
+    t = np.arange(2000) / 8000
+    labels = rng.integers(0, 2, 400)
+    waves = (rng.uniform(0.1, 0.4, (400, 1)) * np.sin(
+        2 * np.pi * np.where(labels, 1200, 300)[:, None] * t + rng.uniform(0, 6.3, (400, 1))))
+    config.seed_everything(0)
+    model = keras.Sequential([keras.Input((2000,)), audio.LogMelSpectrogram(name="log_mel"),
+                              keras.layers.Reshape((-1, 40, 1), name="mel_image"),
+                              keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(waves[:300].astype("float32"), labels[:300], epochs=15, batch_size=32, verbose=0)
+    return model, waves[300:].astype("float32"), labels[300:]
+
+
+def test_split_at_cuts_a_speech_model_into_features_and_a_head(tones):
+    model, waves, _ = tones
+    features, head = explain.split_at(model, "mel_image")
+    mel = np.asarray(features(waves[:8]))
+    assert mel.shape == (8, 22, 40, 1)
+    assert np.allclose(head(mel), model(waves[:8]), atol=1e-5)
+    maps = explain.grad_cam(head, mel)  # a head is a classifier of spectrogram images
+    assert maps.shape == (8, 22, 40)
+    with pytest.raises(ValueError, match="no layer 'mel'"):
+        explain.split_at(model, "mel")
+
+
+def test_noise_reaches_its_snr_and_hurts_a_speech_model(tones):
+    from swtwo_tf.datasets import speech
+
+    model, waves, labels = tones
+    noisy = speech.with_noise(waves, 5.0, seed=3)
+    assert np.allclose(speech.snr_db(waves, noisy), 5.0, atol=1e-3)
+    assert np.array_equal(noisy, speech.with_noise(waves, 5.0, seed=3))
+    with pytest.raises(ValueError, match="waves must have shape"):
+        speech.with_noise(waves[0], 5.0)
+    padded = np.pad(waves[:4], ((0, 0), (300, 500)))  # digital silence around each tone
+    tight = speech.with_noise(padded, 10.0, seed=1, padding=False)
+    assert np.all(tight[:, :300] == 0) and np.all(tight[:, -500:] == 0)
+    assert np.allclose(speech.snr_db(padded, tight), 10.0, atol=1e-3)
+    assert np.all(speech.with_noise(padded, 10.0, seed=1)[:, :300] != 0)
+    curve = robustness.accuracy_under_noise(model, waves, labels, [None, 20, -20])
+    clean = np.mean(np.argmax(model(waves), axis=-1) == labels)
+    assert curve[None] == clean >= 0.95
+    assert curve[-20] < clean - 0.2, curve
+
+
+def test_a_waveform_attack_stays_in_range_and_fools_the_model(tones):
+    model, waves, labels = tones
+    attacked = np.asarray(trust_models.pgd(model, waves, labels, 0.02, steps=10,
+                                           bounds=trust_models.SAMPLES))
+    assert attacked.min() >= -1 and attacked.max() <= 1
+    assert np.abs(attacked - waves).max() <= 0.02 + 1e-6
+    curve = robustness.accuracy_under_attack(model, waves, labels, [0.0, 0.02], steps=10,
+                                             bounds=trust_models.SAMPLES)
+    assert curve[0.02] < curve[0.0] - 0.3, curve
+    with pytest.raises(ValueError, match="outside bounds"):
+        robustness.accuracy_under_attack(model, waves, labels, [0.1])  # pixels: [0, 1]
+
+
+def _bag_of_words(texts):
+    """A transparent sentiment model: "good" and "great" push to positive, "bad" to negative."""
+    weight = {"good": 1.0, "great": 2.0, "bad": -1.5}
+    z = np.array([sum(weight.get(explain.word_key(w), 0.0) for w in t.split()) for t in texts])
+    p = 1 / (1 + np.exp(-z))
+    return np.stack([1 - p, p], axis=1)
+
+
+def test_word_importance_is_the_drop_when_a_word_is_left_out():
+    tokens, scores = explain.word_importance(_bag_of_words, "A good film, good and great.", 1)
+    assert tokens == ["A", "good", "film,", "good", "and", "great."]
+    p = _bag_of_words(["A good film, good and great.", "A film, and great.",
+                       "A good film, good and"])[:, 1]
+    assert np.isclose(scores[1], p[0] - p[1]) and scores[1] == scores[3]
+    assert np.isclose(scores[5], p[0] - p[2]) and scores[0] == 0.0
+    tokens, scores = explain.word_importance(_bag_of_words, "A good film.<br /><br />So good")
+    assert tokens == ["A", "good", "film.", "So", "good"]  # IMDB's line breaks are spaces
+    assert scores[1] == scores[4] > 0
+    with pytest.raises(ValueError, match="no words"):
+        explain.word_importance(_bag_of_words, " ... ")
+    with pytest.raises(ValueError, match="label 2 is not a class"):
+        explain.word_importance(_bag_of_words, "good", 2)
+    with pytest.raises(ValueError, match="predict must return"):
+        explain.word_importance(lambda texts: np.zeros(len(texts)), "a text")
+
+
+def test_typos_and_swaps_change_words_deterministically():
+    texts = ["the quick brown fox jumps over a lazy dog", "great fun"]
+    assert robustness.typos(texts, 0.0) == texts
+    changed = robustness.typos(texts, 1.0, seed=1)
+    assert changed == robustness.typos(texts, 1.0, seed=1)
+    for before, after in zip(texts, changed, strict=True):
+        pairs = list(zip(before.split(), after.split(), strict=True))
+        assert all((a != b) == (len(b) >= 2) for b, a in pairs), pairs  # "a" has no typo
+    swapped = robustness.swap_words(texts, 0.5, seed=0)
+    assert [sorted(t.split()) for t in swapped] == [sorted(t.split()) for t in texts]
+    assert swapped != texts and robustness.swap_words(texts, 0.0) == texts
+    with pytest.raises(ValueError, match="rate"):
+        robustness.typos(texts, 1.5)
+
+
+def test_typo_attack_misspells_the_words_that_matter():
+    texts = ["a good film with a great cast", "a bad film, bad acting", "good great good"]
+    labels = [1, 0, 1]
+    curve = robustness.typo_attack(_bag_of_words, texts, labels, (1, 2))
+    assert curve[0] == 1.0
+    assert curve[2] < curve[0], curve  # with "great" and "good" misspelt, no positive word left
+
+
+def test_the_chapter_figures_draw_spectrogram_maps_and_coloured_words():
+    import matplotlib.pyplot as plt
+
+    from swtwo_tf import plots
+
+    mel = np.random.default_rng(0).normal(size=(3, 97, 40, 1))
+    fig = plots.attribution_maps(mel, {"Grad-CAM": np.ones((3, 97, 40))}, spectrogram=True)
+    assert len(fig.axes) == 6
+    assert fig.axes[0].images[0].get_array().shape == (40, 97)  # time to the right
+    tokens = "a good film , not a bad one".split()
+    fig2 = plots.word_attributions({"review": (tokens, np.linspace(-1, 1, len(tokens)))},
+                                   line=12)
+    texts = fig2.axes[0].texts
+    assert [t.get_text() for t in texts] == tokens
+    assert len({round(t.get_position()[1]) for t in texts}) == 3  # wrapped at 12 characters
+    plt.close("all")
+    with pytest.raises(ValueError, match="8 tokens but 2 scores"):
+        plots.word_attributions({"review": (tokens, [0.1, 0.2])})

@@ -209,13 +209,6 @@ def corrupt_images(images, kind: str, severity: float, *, seed: int = 0) -> np.n
     return out
 
 
-def snr_db(clean, noisy) -> np.ndarray:
-    """The signal-to-noise ratio of each row of ``noisy`` against ``clean``, in dB."""
-    clean, noisy = np.asarray(clean, np.float64), np.asarray(noisy, np.float64)
-    noise = np.sum((noisy - clean) ** 2, axis=-1)
-    return 10 * np.log10(np.sum(clean ** 2, axis=-1) / np.maximum(noise, 1e-20))
-
-
 def corrupt_audio(waves, kind: str, severity: float, *, seed: int = 0) -> np.ndarray:
     """``waves`` (``(n, samples)`` float in [-1, 1]) degraded at ``severity`` in [0, 1].
 
@@ -238,10 +231,7 @@ def corrupt_audio(waves, kind: str, severity: float, *, seed: int = 0) -> np.nda
         return waves.copy()
     if kind == "noise":
         target = AUDIO_NOISE_SNR[0] + severity * (AUDIO_NOISE_SNR[1] - AUDIO_NOISE_SNR[0])
-        power = np.mean(waves ** 2, axis=1, keepdims=True)
-        noise = rng.normal(0, 1, waves.shape)
-        noise *= np.sqrt(power / np.mean(noise ** 2, axis=1, keepdims=True) / 10 ** (target / 10))
-        return (waves + noise).astype(np.float32)
+        return speech.with_noise(waves, target, seed=seed)
     if kind == "clipping":
         level = (1 - severity) * np.abs(waves).max(axis=1, keepdims=True)
         return np.clip(waves, -level, level).astype(np.float32)

@@ -190,6 +190,44 @@ def personal_datasets(voice: Recordings, *, tune_takes: int = 3, replay: Recordi
                       source=voice.source)
 
 
+def snr_db(clean, noisy) -> np.ndarray:
+    """The signal-to-noise ratio of each row of ``noisy`` against ``clean``, in dB: the
+    power of ``clean`` over the power of ``noisy - clean``, powers being mean squares."""
+    clean, noisy = np.asarray(clean, np.float64), np.asarray(noisy, np.float64)
+    noise = np.sum((noisy - clean) ** 2, axis=-1)
+    return 10 * np.log10(np.sum(clean ** 2, axis=-1) / np.maximum(noise, 1e-20))
+
+
+def with_noise(waves, snr: float, *, seed: int = 0, padding: bool = True) -> np.ndarray:
+    """``waves`` (``(n, samples)``) plus white Gaussian noise at ``snr`` dB for each row;
+    deterministic for a ``seed``. A silent row stays silent.
+
+    ``padding=True``: noise over the whole window, the SNR measured over it (a noisy room
+    is noisy between words too). ``padding=False``: noise only from each recording's first
+    to its last non-zero sample, the digital silence that pads it kept exact, the SNR
+    measured over the recording (as if the clip had been cut from a noisy room tightly).
+    """
+    waves = np.asarray(waves, dtype=np.float32)
+    if waves.ndim != 2:
+        raise ValueError(f"waves must have shape (n, samples), got {waves.shape}")
+    if isinstance(snr, bool) or not isinstance(snr, int | float | np.number) or not np.isfinite(
+            snr):
+        raise ValueError(f"snr must be a finite number of dB, got {snr!r}")
+    inside = np.ones(waves.shape, bool)
+    if not padding:
+        nonzero = waves != 0
+        first = np.argmax(nonzero, axis=1)[:, None]
+        last = waves.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)[:, None]
+        position = np.arange(waves.shape[1])[None]
+        inside = (position >= first) & (position <= last) & nonzero.any(axis=1, keepdims=True)
+    count = np.maximum(inside.sum(axis=1, keepdims=True), 1)
+    power = np.sum(np.square(waves, dtype=np.float64) * inside, axis=1, keepdims=True) / count
+    noise = np.random.default_rng(seed).normal(0, 1, waves.shape) * inside
+    noise_power = np.maximum(np.sum(noise ** 2, axis=1, keepdims=True) / count, 1e-30)
+    noise *= np.sqrt(power / noise_power / 10 ** (snr / 10))
+    return (waves + noise).astype(np.float32)
+
+
 def trim_silence(wave: np.ndarray, threshold_db: float = 40.0, frame: int = 160) -> np.ndarray:
     """Drop leading and trailing frames quieter than ``threshold_db`` below the loudest frame."""
     frames = len(wave) // frame

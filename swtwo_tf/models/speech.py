@@ -59,7 +59,7 @@ def rnn_classifier(*, units: int = 64, conv_filters: int = 16, augment: bool = T
     """
     inputs, x = front_end(augment, seed, speed=speed, noise=(20.0, 40.0), masked=True)
     if conv_filters:
-        x = layers.Reshape((-1, x.shape[-1], 1))(x)
+        x = layers.Reshape((-1, x.shape[-1], 1), name="mel_image")(x)
         for filters, pool in ((conv_filters, (1, 2)), (2 * conv_filters, (1, 2)),
                               (2 * conv_filters, (2, 2))):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -79,7 +79,7 @@ def cnn_classifier(*, augment: bool = False, seed: int | None = 42,
     """The TensorFlow simple_audio recipe on log-mel images: resize to 32x32, Conv32, Conv64,
     max-pool, dropout 0.25, Dense 128, dropout 0.5, softmax."""
     inputs, x = front_end(augment, seed)
-    x = layers.Reshape((-1, x.shape[-1], 1))(x)
+    x = layers.Reshape((-1, x.shape[-1], 1), name="mel_image")(x)
     x = layers.Resizing(32, 32)(x)
     x = layers.Conv2D(32, 3, activation="relu")(x)
     x = layers.Conv2D(64, 3, activation="relu")(x)

@@ -3,7 +3,7 @@ one harder to fool (adversarial training) or to question about its data (DP-SGD)
 
 - :func:`logits`: the scores before the softmax, which attacks and attributions differentiate.
 - :func:`fgsm` and :func:`pgd`: the fast gradient sign method and projected gradient descent,
-  L-infinity attacks on images with pixels in [0, 1].
+  L-infinity attacks on images with pixels in [0, 1] (or waveforms, ``bounds=SAMPLES``).
 - :class:`AdversarialTraining`: a ``train_step`` that trains on attacked batches.
 - :func:`private_cnn` and :class:`PrivateTraining`: a CNN without batch norm and the DP-SGD
   ``train_step`` (each example's gradient clipped, Gaussian noise added to their sum).
@@ -62,6 +62,10 @@ def report(model: keras.Model, y, y_pred, loss) -> dict:
     return {metric.name: metric.result() for metric in model.metrics}
 
 
+#: The range of an image's pixels (the default) and of a waveform's samples.
+PIXELS, SAMPLES = (0.0, 1.0), (-1.0, 1.0)
+
+
 def _check_epsilon(epsilon):
     """A number in [0, 1], or a tensor (checked by its caller: one traced attack serves
     every radius)."""
@@ -74,25 +78,37 @@ def _check_epsilon(epsilon):
     return float(epsilon)
 
 
-def fgsm(model: keras.Model, x, y, epsilon: float):
+def _check_bounds(bounds) -> tuple[float, float]:
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be two numbers (low, high), got {bounds!r}") from None
+    if not low < high:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
+    return low, high
+
+
+def fgsm(model: keras.Model, x, y, epsilon: float, *, bounds=PIXELS):
     """The fast gradient sign method (Goodfellow et al. 2015): one step of size ``epsilon``
-    up the sign of the loss gradient, then back into [0, 1]:
-    ``x' = clip(x + epsilon * sign(grad_x L(x, y)), 0, 1)``."""
+    up the sign of the loss gradient, then back into the inputs' range ``bounds`` (pixels
+    in [0, 1] by default; ``SAMPLES`` for a waveform):
+    ``x' = clip(x + epsilon * sign(grad_x L(x, y)), low, high)``."""
     import tensorflow as tf
 
-    epsilon = _check_epsilon(epsilon)
-    return tf.clip_by_value(x + epsilon * tf.sign(_loss_gradient(model, x, y)), 0.0, 1.0)
+    epsilon, (low, high) = _check_epsilon(epsilon), _check_bounds(bounds)
+    return tf.clip_by_value(x + epsilon * tf.sign(_loss_gradient(model, x, y)), low, high)
 
 
 def pgd(model: keras.Model, x, y, epsilon: float, *, steps: int = 20,
-        step_size: float | None = None, random_start: bool = True, seed: int = 0):
+        step_size: float | None = None, random_start: bool = True, seed: int = 0,
+        bounds=PIXELS):
     """Projected gradient descent (Madry et al. 2018): ``steps`` signed steps of
     ``step_size`` (default ``2.5 * epsilon / steps``), each followed by a projection back
-    into the L-infinity ball of radius ``epsilon`` around ``x`` and into [0, 1]; started at
-    a random point of the ball unless ``random_start=False``."""
+    into the L-infinity ball of radius ``epsilon`` around ``x`` and into ``bounds`` (as
+    :func:`fgsm`); started at a random point of the ball unless ``random_start=False``."""
     import tensorflow as tf
 
-    epsilon = _check_epsilon(epsilon)
+    epsilon, (low, high) = _check_epsilon(epsilon), _check_bounds(bounds)
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     step_size = 2.5 * epsilon / steps if step_size is None else step_size
@@ -100,11 +116,12 @@ def pgd(model: keras.Model, x, y, epsilon: float, *, steps: int = 20,
     adversarial = x
     if random_start:
         noise = tf.random.stateless_uniform(tf.shape(x), [seed, 0], -epsilon, epsilon)
-        adversarial = tf.clip_by_value(x + noise, 0.0, 1.0)
+        adversarial = tf.clip_by_value(x + noise, low, high)
+
     def step(i, adversarial):
         moved = adversarial + step_size * tf.sign(_loss_gradient(model, adversarial, y))
         moved = tf.clip_by_value(moved, x - epsilon, x + epsilon)
-        return i + 1, tf.clip_by_value(moved, 0.0, 1.0)
+        return i + 1, tf.clip_by_value(moved, low, high)
 
     # a loop in the graph: traced once, however many steps
     return tf.while_loop(lambda i, _: i < steps, step, (tf.constant(0), adversarial))[1]

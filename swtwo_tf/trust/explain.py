@@ -1,13 +1,17 @@
-"""Attributions of an image classifier's decision, and two checks that they are faithful.
+"""Attributions of a classifier's decision, and two checks that they are faithful.
 
-Every method returns one map per image, the image's height x width, for the class asked
-(default: the class the model predicts). Gradients are taken of the class's logit
-(``models.trust.logits``), which does not saturate as the softmax does.
+Every image method returns one map per image, the image's height x width, for the class
+asked (default: the class the model predicts). Gradients are taken of the class's logit
+(``models.trust.logits``), which does not saturate as the softmax does. A speech model is
+explained over its log-mel features: :func:`split_at` cuts it into the features and the
+classifier that reads them, an "image" of frames x mel bands. A text model is explained
+word by word, by leaving each word out (:func:`word_importance`).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 
 import keras
 import numpy as np
@@ -255,3 +259,64 @@ def deletion_curve(model: keras.Model, x, y, maps, fractions, *, fill: float = 0
         p = np.asarray(model(cut.reshape(x.shape), training=False))
         accuracies.append(float(np.mean(np.argmax(p, axis=-1) == y)))
     return accuracies
+
+
+def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
+    """``(features, head)``: ``model`` cut after the layer named ``layer``, so that
+    ``head(features(x))`` is ``model(x)`` (the head holds copies of the layers after the
+    cut, with their trained weights). For a speech model cut where its log-mel frames
+    become a one-channel image (frames, bands, 1), ``head`` is a classifier of such images
+    and every method of :data:`METHODS` explains it over time and frequency."""
+    names = [item.name for item in model.layers]
+    if layer not in names:
+        raise ValueError(f"model {model.name!r} has no layer {layer!r}; its layers are "
+                         f"{', '.join(names)}")
+    after = model.layers[names.index(layer) + 1:]
+    x = cut = keras.Input(model.get_layer(layer).output.shape[1:], name=f"{layer}_output")
+    previous = model.get_layer(layer)
+    for item in after:  # copies of the layers with their weights: none is shared
+        if item.input is not previous.output:
+            raise ValueError(f"split_at needs a chain of layers after {layer!r}; "
+                             f"{item.name!r} does not read {previous.name!r}'s output")
+        copy = item.__class__.from_config(item.get_config())
+        x, previous = copy(x), item
+        copy.set_weights(item.get_weights())
+    return (keras.Model(model.inputs[0], model.get_layer(layer).output,
+                        name=f"{model.name}_features"),
+            keras.Model(cut, x, name=f"{model.name}_head"))
+
+
+def words(text: str) -> list[str]:
+    """``text`` split at white space, HTML line breaks (``<br />``, as in IMDB reviews)
+    counting as white space: the tokens that :func:`word_importance` scores."""
+    return re.sub(r"<br\s*/?>", " ", str(text)).split()
+
+
+def word_key(token: str) -> str:
+    """A token's word: lower case, without the punctuation around it ("" if none is left)."""
+    return token.lower().strip(".,;:!?\"'()[]{}<>/-*`")
+
+
+def word_importance(predict, text: str, label: int | None = None):
+    """Leave-one-word-out attributions of a text classifier (occlusion for words): for each
+    distinct word (:func:`word_key`), the probability of ``label`` (default: the predicted
+    class) minus that probability with every occurrence of the word removed. ``predict``
+    maps a list of strings to probabilities ``(n, classes)``. Returns ``(tokens, scores)``:
+    the text's tokens (:func:`words`), and each token's word's score (positive: the word
+    pushed towards ``label``)."""
+    tokens = words(text)
+    keys = [word_key(t) for t in tokens]
+    distinct = list(dict.fromkeys(k for k in keys if k))
+    if not distinct:
+        raise ValueError(f"no words to attribute in {text!r}")
+    variants = [" ".join(tokens)] + [
+        " ".join(t for t, k in zip(tokens, keys, strict=True) if k != w) for w in distinct]
+    p = np.asarray(predict(variants), dtype="float64")
+    if p.ndim != 2 or len(p) != len(variants):
+        raise ValueError(f"predict must return probabilities (n texts, classes); for "
+                         f"{len(variants)} texts it returned shape {p.shape}")
+    label = int(np.argmax(p[0])) if label is None else int(label)
+    if not 0 <= label < p.shape[1]:
+        raise ValueError(f"label {label} is not a class of a model with {p.shape[1]} classes")
+    by_word = dict(zip(distinct, p[0, label] - p[1:, label], strict=True))
+    return tokens, np.array([by_word.get(k, 0.0) for k in keys])
