@@ -353,3 +353,15 @@ def test_the_chapter_figures_draw_spectrogram_maps_and_coloured_words():
     plt.close("all")
     with pytest.raises(ValueError, match="8 tokens but 2 scores"):
         plots.word_attributions({"review": (tokens, [0.1, 0.2])})
+
+
+def test_share_on_recording_counts_the_frames_that_overlap_the_word():
+    waves = np.zeros((2, 1000), np.float32)
+    waves[:, 100:500] = 0.5  # each recording: samples 100-499, the rest padding
+    maps = np.ones((2, 10, 4))  # frames start every 100 samples, 150 long
+    share, frames = explain.share_on_recording(maps, waves, frame_step=100, frame_length=150)
+    assert frames == 0.5 and share == 0.5  # frames 0-4 overlap samples 100-499
+    maps[:, 5:] = 0  # all mass on the word
+    assert explain.share_on_recording(maps, waves, 100, 150)[0] == 1.0
+    with pytest.raises(ValueError, match="same n"):
+        explain.share_on_recording(maps[:1], waves, 100, 150)

@@ -286,6 +286,25 @@ def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
             keras.Model(cut, x, name=f"{model.name}_head"))
 
 
+def share_on_recording(maps, waves, frame_step: int, frame_length: int) -> tuple[float, float]:
+    """``(share of the maps' mass, share of the frames)`` on the frames that overlap each
+    recording (its first to last non-zero sample; outside is the digital silence that pads
+    it). ``maps`` are ``(n, frames, bands)`` over the log-mel frames of ``waves``
+    ``(n, samples)``, framed every ``frame_step`` samples ``frame_length`` long (the
+    ``LogMelSpectrogram`` layer's settings). A map that explains the word, not the padding,
+    has the first share well above the second."""
+    maps, waves = np.abs(np.asarray(maps, "float64")), np.asarray(waves)
+    if maps.ndim != 3 or waves.ndim != 2 or len(maps) != len(waves):
+        raise ValueError(f"maps must be (n, frames, bands) and waves (n, samples) for the "
+                         f"same n; got {maps.shape} and {waves.shape}")
+    nonzero = waves != 0
+    first = np.argmax(nonzero, axis=1)[:, None]
+    last = waves.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)[:, None]
+    starts = np.arange(maps.shape[1])[None] * frame_step
+    inside = (starts <= last) & (starts + frame_length > first)  # (n, frames)
+    return float((maps.sum(axis=2) * inside).sum() / maps.sum()), float(inside.mean())
+
+
 def words(text: str) -> list[str]:
     """``text`` split at white space, HTML line breaks (``<br />``, as in IMDB reviews)
     counting as white space: the tokens that :func:`word_importance` scores."""
