@@ -51,6 +51,7 @@ HIDDEN = ("curves", "severities", "pgd20_curve", "deletion_accuracy", "deletion_
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
           "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
+          "modern_cnns": "Modern CNNs, transfer learning, few labels, distillation (chapter 07)",
           "trust": "Trustworthy models: explanations, attacks, privacy (chapter 09)",
           "multimodal": "A digit seen and heard: fusion and retrieval (chapter 10)",
           "distributed": "Several workers: the MNIST recipe with tf.distribute (chapter 11)",

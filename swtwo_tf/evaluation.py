@@ -307,3 +307,21 @@ def severity_below(severities, accuracies, level: float = 0.5):
         if accuracy < level:
             return severity
     return None
+
+
+def gradient_norms(model, x, y) -> dict[str, float]:
+    """``{layer name: L2 norm of d(loss)/d(kernel)}`` for every convolution and dense layer
+    of ``model``, input side first, on one batch ``(x, y)`` (chapter 07: how much of the
+    error signal reaches each depth). The loss is the mean cross-entropy."""
+    import keras
+    import tensorflow as tf
+
+    kernels = [(layer.name, layer.kernel) for layer in model.layers
+               if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    if not kernels:
+        raise ValueError(f"{model.name!r} has no convolution or dense layer")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, model(x, training=True)))
+    grads = tape.gradient(loss, [kernel for _, kernel in kernels])
+    return {name: float(tf.norm(g)) for (name, _), g in zip(kernels, grads, strict=True)}

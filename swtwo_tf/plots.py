@@ -537,3 +537,37 @@ def word_attributions(texts: dict, *, line: int = 90, title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def gradient_norms(norms: dict, *, title: str = "gradient reaching each layer"):
+    """Chapter 07: ``{network: {layer: gradient norm}}`` (``evaluation.gradient_norms``), one
+    line per network against the layer's depth, on a log scale."""
+    if not norms:
+        raise ValueError("norms is empty: nothing to plot")
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for name, by_layer in norms.items():
+        values = list(by_layer.values())
+        ax.semilogy(np.arange(1, len(values) + 1), values, "o-", markersize=3, label=name)
+    ax.set(xlabel="layer (1 = next to the input)", ylabel="|dL/dW|", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def label_curve(rows: list[dict], *, x: str = "labels per class",
+                title: str = "accuracy against labelled images"):
+    """Chapter 07's transfer curve: ``rows`` of ``{x: n, method: accuracy, ...}``, one line
+    per method, the label count on a log axis."""
+    if not rows:
+        raise ValueError("rows is empty: nothing to plot")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    counts = [row[x] for row in rows]
+    for method in (key for key in rows[0] if key != x):
+        ax.plot(counts, [row[method] for row in rows], "o-", label=method)
+    ax.set(xscale="log", xlabel=x, ylabel="test accuracy", title=title)
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -351,13 +351,138 @@ def train_heads(image_model: keras.Model, audio_model: keras.Model, features: di
     return heads, seconds
 
 
+def fine_tune(model: keras.Model, train, validation=None, *, head_epochs: int, epochs: int,
+              learning_rate: float = 1e-3, fine_tune_rate: float = 1e-4,
+              quick_steps: int | None = None, verbose: int = 0):
+    """Transfer learning's two phases on a model from ``models.modern.transfer`` (chapter 07):
+    first the new head alone, its body frozen, for ``head_epochs`` at ``learning_rate`` (a
+    random head would send large, random gradients into the body); then the body unfrozen
+    and everything trained for ``epochs`` at the lower ``fine_tune_rate``, so the features
+    move a little towards the new task without forgetting the old one. ``head_epochs=0``
+    skips the first phase; ``epochs=0`` stops after it (a linear probe).
+    Returns the two phases' Histories (None for a skipped phase)."""
+    frozen = model.get_layer("body")
+    histories = []
+    for phase_epochs, trainable, rate in ((head_epochs, False, learning_rate),
+                                          (epochs, True, fine_tune_rate)):
+        if not phase_epochs:
+            histories.append(None)
+            continue
+        frozen.trainable = trainable
+        compile_classifier(model, learning_rate=rate)  # a change of trainable needs compile
+        histories.append(fit(model, train, validation, epochs=phase_epochs, verbose=verbose,
+                             quick_steps=quick_steps))
+    return tuple(histories)
+
+
+#: Chapter 07's transfer runs: each trains about this many steps whatever its label count
+#: (at least ``TRANSFER_MIN_EPOCHS`` epochs); quick mode runs ``QUICK_TRANSFER_STEPS``.
+TRANSFER_STEPS, TRANSFER_MIN_EPOCHS, QUICK_TRANSFER_STEPS = 600, 20, 12
+
+
+def transfer_curve(base: keras.Model, dataset: str, classes, *, build,
+                   counts=(10, 50, 200), augment: str = "clothes", seed: int = 42,
+                   log=print) -> list[dict]:
+    """Chapter 07's transfer experiment: for each count ``n`` of labelled images per class of
+    the new task (``classes`` of ``dataset``, ``datasets.images.class_subset``), the test
+    accuracy of three ways to learn it, on the same images and steps:
+
+    - ``from scratch``: ``build(augment=augment, classes=k, name=...)`` (a builder, or a
+      recipe's ``build``) trained on the ``n * k`` images alone;
+    - ``frozen features``: ``base``'s body frozen, only a new softmax head trained (a
+      *linear probe*, ``models.modern.transfer``);
+    - ``fine-tuned``: that probe (its head has learned: the warm-up) with the body unfrozen,
+      everything trained as long again at a tenth of the learning rate (:func:`fine_tune`).
+
+    Every model sees the images through the same ``augment`` (``"digits"`` for MNIST).
+    Returns one row ``{"labels per class": n, method: accuracy, ...}`` per count. Quick mode
+    measures the middle count only (each count trains three networks).
+    """
+    from swtwo_tf.datasets import images
+    from swtwo_tf.models import modern
+
+    rows = []
+    counts = list(counts)
+    if config.quick_mode() and len(counts) > 1:
+        print(f"Quick mode (SWTWO_QUICK=1): {counts[len(counts) // 2]} labels per class only; "
+              f"the full run measures {counts}.")
+        counts = [counts[len(counts) // 2]]
+    for n in counts:
+        task = images.class_subset(dataset, classes, per_class=n, batch_size=32, seed=seed)
+        steps = int(task.train.cardinality())
+        epochs = max(TRANSFER_MIN_EPOCHS, TRANSFER_STEPS // steps)
+        row = {"labels per class": n}
+        config.seed_everything(seed)
+        scratch = build(augment=augment, classes=len(classes), name="from_scratch")
+        compile_classifier(scratch, learning_rate=3e-3, schedule="cosine", epochs=epochs,
+                           steps_per_epoch=steps, quick_steps=QUICK_TRANSFER_STEPS)
+        fit(scratch, task.train, epochs=epochs, verbose=0, quick_steps=QUICK_TRANSFER_STEPS)
+        row["from scratch"] = scratch.evaluate(task.test, verbose=0)[1]
+        config.seed_everything(seed)
+        model = modern.transfer(base, len(classes), augment=augment, name="transferred")
+        for method, phases in (("frozen features", (epochs, 0)), ("fine-tuned", (0, epochs))):
+            fine_tune(model, task.train, head_epochs=phases[0], epochs=phases[1],
+                      learning_rate=3e-3, fine_tune_rate=3e-4,
+                      quick_steps=QUICK_TRANSFER_STEPS)
+            row[method] = model.evaluate(task.test, verbose=0)[1]
+        log(f"{n:>4} labels per class: " + ", ".join(
+            f"{method} {accuracy:.1%}" for method, accuracy in list(row.items())[1:]))
+        rows.append(row)
+    return rows
+
+
+#: Chapter 07's learning from few labels (MNIST, 10 labels per class): batches of 64
+#: labelled images and ``unlabelled_ratio`` times as many unlabelled ones, ``steps`` per
+#: epoch; quick mode runs ``QUICK_FEW_LABEL_STEPS`` steps.
+FEW_LABELS = {"batch_size": 64, "unlabelled_ratio": 4, "epochs": 8, "steps": 250,
+              "learning_rate": 3e-3}
+QUICK_FEW_LABEL_STEPS = 24
+FEW_LABEL_METHODS = ("labels only", "pseudo-labels", "FixMatch")
+
+
+def train_few_labels(data, method: str, *, seed: int = 42, verbose: int = 0, **overrides):
+    """Train chapter 01's MNIST CNN (without its own augmentation: the views are made by
+    ``models.few_labels``) on ``data`` (``datasets.images.few_labels``) with ``method``:
+
+    - ``"labels only"``: the labelled images, shifted a little (the weak view), nothing else;
+    - ``"pseudo-labels"``: also each unlabelled image, labelled with the model's own
+      confident guess (``SemiSupervised`` without a strong view);
+    - ``"FixMatch"``: the guess on the weak view labels a strongly augmented view.
+
+    ``overrides`` replace entries of :data:`FEW_LABELS`. Returns ``(classifier, history)``.
+    """
+    from swtwo_tf.models import few_labels, recipe_for
+
+    if method not in FEW_LABEL_METHODS:
+        raise ValueError(f"method must be one of {FEW_LABEL_METHODS}, got {method!r}")
+    unknown = sorted(set(overrides) - set(FEW_LABELS))
+    if unknown:
+        raise ValueError(f"train_few_labels() takes no setting {unknown}; "
+                         f"it knows {sorted(FEW_LABELS)}")
+    settings = {**FEW_LABELS, **overrides}
+    config.seed_everything(seed)
+    classifier = recipe_for("mnist", "convnet").build(augment=None,
+                                                      name=method.replace(" ", "_"))
+    strong = few_labels.strong_augment(seed) if method == "FixMatch" else None
+    model = few_labels.SemiSupervised(classifier, strong=strong, seed=seed)
+    ratio = 0 if method == "labels only" else settings["unlabelled_ratio"]
+    train = data.train(settings["batch_size"], unlabelled_ratio=ratio,
+                       steps=settings["steps"], seed=seed)
+    compile_classifier(model, learning_rate=settings["learning_rate"], schedule="cosine",
+                       epochs=settings["epochs"], steps_per_epoch=settings["steps"],
+                       quick_steps=QUICK_FEW_LABEL_STEPS)
+    history = fit(model, train, data.test, epochs=settings["epochs"], verbose=verbose,
+                  quick_steps=QUICK_FEW_LABEL_STEPS)
+    return classifier, history
+
+
 #: Quick-mode steps of each variant in :func:`compare_variants` (a chapter trains several).
 QUICK_VARIANT_STEPS = 120
 
 
 def compare_variants(variants: dict[str, dict], data, *, build, epochs: int, seed: int = 42,
                      checkpoint_dir: str | os.PathLike | None = None,
-                     verbose: int = 0) -> dict:
+                     quick_steps: int = QUICK_VARIANT_STEPS, verbose: int = 0) -> dict:
     """Train one model per entry of ``variants`` under equal terms (chapter 02's remedies
     for overfitting; any comparison of architectures or settings).
 
@@ -371,7 +496,8 @@ def compare_variants(variants: dict[str, dict], data, *, build, epochs: int, see
     as ``<checkpoint_dir>/<variant_slug>.keras``: reloading it is early stopping with
     checkpoint restore, measured without another run.
 
-    In quick mode each variant trains :data:`QUICK_VARIANT_STEPS` steps.
+    In quick mode each variant trains ``quick_steps`` steps (default
+    :data:`QUICK_VARIANT_STEPS`).
 
     Returns ``{name: (model, history)}`` in the order given; ``history.seconds`` is the wall
     time. Prints one line per finished variant.
@@ -390,12 +516,12 @@ def compare_variants(variants: dict[str, dict], data, *, build, epochs: int, see
         except TypeError as exc:
             raise ValueError(f"variant {name!r}: {exc}") from None
         compile_classifier(model, learning_rate=rate, schedule=schedule, epochs=epochs,
-                           steps_per_epoch=steps, quick_steps=QUICK_VARIANT_STEPS)
+                           steps_per_epoch=steps, quick_steps=quick_steps)
         checkpoint = Path(checkpoint_dir) / f"{slug(name)}.keras" if checkpoint_dir else None
         train = data.fresh_train() if getattr(data, "fresh_train", None) else data.train
         history = fit(model, train, data.validation, epochs=epochs, verbose=verbose,
                       checkpoint=checkpoint, monitor="val_accuracy",
-                      quick_steps=QUICK_VARIANT_STEPS)
+                      quick_steps=quick_steps)
         print(f"{name:<22} trained in {history.seconds:5.1f} s: val accuracy "
               f"{history.history['val_accuracy'][-1]:.2%}", flush=True)
         trained[name] = (model, history)

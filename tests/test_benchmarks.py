@@ -139,3 +139,28 @@ def test_the_chapters_read_the_row_of_their_own_cpu_kind(tmp_path, monkeypatch):
         assert row["test_accuracy"] == accuracy and row["cpu_kind"] == kind
         assert row["machine"]["cpu_flags"] == (["avx2"] if kind == "AVX2" else ["avx512f"])
         assert kind in evaluation.compare_with_benchmark("images", "mnist", {"convnet": 0.9})
+
+
+def test_chapter_07_targets_read_the_rows_they_name():
+    import modern_cnns
+
+    rows = [
+        {"dataset": "fashion_mnist", "model": "convnet", "test_accuracy": 0.9385,
+         "train_cpu_seconds": 1000.0},
+        {"dataset": "fashion_mnist", "model": "resnet", "test_accuracy": 0.946,
+         "train_cpu_seconds": 900.0},
+        {"dataset": "fashion_mnist", "model": "separable_net", "test_accuracy": 0.95,
+         "train_cpu_seconds": 1200.0},  # the best, but slower than the convnet
+        {"dataset": "fashion_mnist", "model": "task B", "split": "50 per class",
+         "from scratch accuracy": 0.80, "fine-tuned accuracy": 0.91},
+        {"dataset": "mnist", "model": "FixMatch", "test_accuracy": 0.975, "train_seconds": 950},
+        {"dataset": "mnist", "model": "labels only", "test_accuracy": 0.93},
+        {"dataset": "fashion_mnist", "model": "student distilled", "test_accuracy": 0.86,
+         "parameters": 1000, "teacher_parameters": 6000},
+        {"dataset": "fashion_mnist", "model": "student alone", "test_accuracy": 0.845},
+    ]
+    verdicts = [row[-1] for row in modern_cnns.targets(rows)]
+    assert verdicts == ["NOT met", "met", "NOT met", "met"]  # best is too slow; FixMatch > 15 min
+    rows[2]["test_accuracy"] = 0.94
+    rows[4]["train_seconds"] = 800
+    assert [row[-1] for row in modern_cnns.targets(rows)] == ["met"] * 4

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from swtwo_tf import config
 from swtwo_tf.datasets import core, registry, samples
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -26,6 +27,24 @@ class ImageData:
     #: Makes a new training pipeline that starts again from the seed's first shuffle, so
     #: several models can see exactly the same batches (``training.compare_variants``).
     fresh_train: Callable | None = None
+
+
+def _arrays(name: str, split: str, data_dir=None):
+    """``core.arrays``, kept in memory (read-only) when the real dataset is found: a chapter
+    that builds several pipelines from one dataset (07 cuts tasks from it, and trains four
+    networks on it) reads it once, not each time for seconds."""
+    folder = core.locate(name, data_dir)
+    if folder is None:  # the sample fallback: read (and warn) every time
+        return core.arrays(name, split, data_dir)
+    return _cached_arrays(name, split, str(folder), config.quick_mode())
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_arrays(name: str, split: str, folder: str, quick: bool):
+    """Keyed by the folder and the mode: quick mode's loaders take subsets."""
+    x, y = core.arrays(name, split, folder)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def scale(images, labels):
@@ -61,8 +80,8 @@ def image_datasets(
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if train_size is not None and (not isinstance(train_size, int) or train_size < 1):
         raise ValueError(f"train_size must be a positive int or None, got {train_size!r}")
-    x, y = core.arrays(name, "train", data_dir)
-    x_test, y_test = core.arrays(name, "test", data_dir)
+    x, y = _arrays(name, "train", data_dir)
+    x_test, y_test = _arrays(name, "test", data_dir)
     val_idx, train_idx = core.split_off_validation(len(x), validation_fraction, seed)
     train_idx, n_val = train_idx[:train_size], len(val_idx)
 
@@ -111,13 +130,22 @@ _register("mnist", "MNIST handwritten digits (28x28 grey, 10 classes)",
                   # chapter 06: a briefly trained CNN after int8 conversion
                   "convnet_int8": (0.985, 0.85, 0.3),
                   # chapter 11: the recipe on worker processes (quick mode: 40 steps)
-                  "convnet_workers": (0.99, 0.85, 0.3)})
+                  "convnet_workers": (0.99, 0.85, 0.3),
+                  # chapter 07: FixMatch from 10 labels per digit (quick mode's 24 steps
+                  # leave batch norm's running statistics behind: near chance)
+                  "few_labels": (0.97, 0.1, 0.1)})
 _register("fashion_mnist", "Fashion-MNIST clothing images (28x28 grey, 10 classes)",
           ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot"), quick_examples=5_000, licence="MIT",
           floors={"convnet": (0.92, 0.75, 0.4),
                   # chapter 02: each remedy trained on 10,000 images
-                  "variant": (0.82, 0.65, 0.3)})
+                  "variant": (0.82, 0.65, 0.3),
+                  # chapter 07: each network of the architecture table and the distilled
+                  # student, the linear probe of the two-class task B at 50 labels per
+                  # class. Quick mode's 12-30 steps leave batch norm's running statistics
+                  # behind: its floors are chance (they check the run, not the learning)
+                  "architecture": (0.92, 0.1, 0.1), "student": (0.75, 0.1, 0.1),
+                  "transfer": (0.75, 0.3, 0.3)})
 
 
 def poisson_batches(images, labels, *, sample_rate: float, steps: int, seed: int = 42):
@@ -146,3 +174,134 @@ def poisson_batches(images, labels, *, sample_rate: float, steps: int, seed: int
 
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(steps)
     return draws.map(batch).prefetch(core.PREFETCH_BATCHES)
+
+
+def balanced_subset(labels, per_class: int, *, seed: int = 42):
+    """Indices of ``per_class`` examples of every class in ``labels``, drawn at random under
+    ``seed`` (the same draw every time), sorted. ValueError if a class has fewer."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
+        raise ValueError(f"per_class must be a positive int, got {per_class!r}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) < per_class:
+            raise ValueError(f"class {label} has {len(members)} examples, fewer than "
+                             f"per_class={per_class}")
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def class_subset(name: str, classes, *, per_class: int | None = None, batch_size: int = 64,
+                 seed: int = 42, data_dir: str | os.PathLike | None = None) -> ImageData:
+    """Pipelines of ``name`` restricted to ``classes`` (chapter 07's transfer tasks), with the
+    labels renumbered ``0 .. len(classes) - 1`` in the order given.
+
+    The validation set is carved from the training split exactly as :func:`image_datasets`
+    carves it (so it never meets the test split). ``per_class`` keeps that many training
+    images of each class (a balanced, seeded draw) and no validation set: with 50 labelled
+    images a learner has no 600 more to validate on.
+    """
+    import numpy as np
+
+    class_names = list(registry.get_spec(name).class_names)
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes) or not all(
+            0 <= c < len(class_names) for c in classes):
+        raise ValueError(f"classes must be distinct class numbers of {name} "
+                         f"(0-{len(class_names) - 1}), got {classes!r}")
+    x, y = _arrays(name, "train", data_dir)
+    x_test, y_test = _arrays(name, "test", data_dir)
+    val_idx, train_idx = core.split_off_validation(len(x), 0.1, seed)
+    renumber = np.full(len(class_names), -1)
+    renumber[classes] = np.arange(len(classes))
+
+    def keep(idx, labels):
+        return idx[renumber[labels[idx]] >= 0]
+
+    train_idx, val_idx = keep(train_idx, y), keep(val_idx, y)
+    test_idx = keep(np.arange(len(y_test)), y_test)
+    if per_class is not None:
+        train_idx = train_idx[balanced_subset(y[train_idx], per_class, seed=seed)]
+        val_idx = val_idx[:0]
+
+    def pipeline(images, labels, idx, shuffle):
+        return core.batched(images[idx], renumber[labels[idx]], batch_size, shuffle=shuffle,
+                            seed=seed, preprocess=scale) if len(idx) else None
+
+    return ImageData(
+        name=f"{name}[{','.join(map(str, classes))}]",
+        train=pipeline(x, y, train_idx, True),
+        validation=pipeline(x, y, val_idx, False),
+        test=pipeline(x_test, y_test, test_idx, False),
+        class_names=[class_names[c] for c in classes],
+        sizes={"train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
+        source=core.source(name, data_dir),
+        fresh_train=lambda: pipeline(x, y, train_idx, True),
+    )
+
+
+@dataclass
+class FewLabels:
+    """A training split with a few labels (chapter 07): ``labelled`` images and labels, every
+    other training image ``unlabelled`` (its labels kept in ``hidden_labels``, only to measure
+    how good a pseudo-label is, never to train), and the test pipeline."""
+
+    labelled: tuple  # (uint8 images, int labels)
+    unlabelled: object  # uint8 images
+    hidden_labels: object
+    test: object
+    class_names: list[str]
+    source: str = "tfds"
+
+    def train(self, batch_size: int = 64, *, unlabelled_ratio: int = 0, steps: int = 100,
+              seed: int = 42):
+        """``steps`` batches (one epoch of ``fit``): with ``unlabelled_ratio=0``, batches of
+        labelled ``(image, label)`` drawn over and over; with ``mu > 0``, batches of
+        ``((labelled images, mu * batch_size unlabelled images), labels)`` for a
+        semi-supervised ``train_step`` (``models.few_labels.SemiSupervised``). Images are
+        scaled to [0, 1]; every epoch draws new batches, the same ones for the same ``seed``."""
+        import tensorflow as tf
+
+        if not isinstance(unlabelled_ratio, int) or unlabelled_ratio < 0:
+            raise ValueError(f"unlabelled_ratio must be an int >= 0, got {unlabelled_ratio!r}")
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive int, got {steps!r}")
+
+        def endless(*arrays, size, salt):
+            ds = tf.data.Dataset.from_tensor_slices(arrays).cache()
+            n = len(arrays[0])
+            return ds.shuffle(n, seed=seed + salt, reshuffle_each_iteration=True).repeat() \
+                .batch(size, drop_remainder=True)
+
+        x_l, y_l = self.labelled
+        labelled = endless(x_l, y_l, size=batch_size, salt=0).map(scale)
+        if not unlabelled_ratio:
+            ds = labelled
+        else:
+            unlabelled = endless(self.unlabelled, size=unlabelled_ratio * batch_size, salt=1)
+            ds = tf.data.Dataset.zip(labelled, unlabelled).map(
+                lambda xy, u: ((xy[0], tf.cast(u[0], tf.float32) / 255.0), xy[1]))
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return ds.take(steps).prefetch(core.PREFETCH_BATCHES).with_options(options)
+
+
+def few_labels(name: str = "mnist", per_class: int = 10, *, batch_size: int = 256,
+               seed: int = 42, data_dir: str | os.PathLike | None = None) -> FewLabels:
+    """``per_class`` labelled training images of each class (a balanced, seeded draw), the
+    rest of the training split unlabelled, and the test split (batches of ``batch_size``)."""
+    import numpy as np
+
+    x, y = _arrays(name, "train", data_dir)
+    x_test, y_test = _arrays(name, "test", data_dir)
+    chosen = balanced_subset(y, per_class, seed=seed)
+    rest = np.setdiff1d(np.arange(len(y)), chosen)
+    return FewLabels(
+        labelled=(x[chosen], y[chosen]), unlabelled=x[rest], hidden_labels=y[rest],
+        test=core.batched(x_test, y_test, batch_size, preprocess=scale),
+        class_names=list(registry.get_spec(name).class_names),
+        source=core.source(name, data_dir))

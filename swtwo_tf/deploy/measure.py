@@ -185,3 +185,37 @@ def accuracy(model, dataset) -> float:
     if not model.compiled:
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
+
+
+def architecture_row(model, history, test_x, test_y, *, runs: int = 50) -> dict:
+    """One row of chapter 07's architecture table: test accuracy, parameters, multiply-adds
+    per image (``models.modern.multiply_adds``), training wall and CPU time (``history`` from
+    ``training.fit``), and the float32 TFLite model's latency on one image (one thread; not
+    in quick mode, where converting each network would take longer than training it)."""
+    from swtwo_tf.models.modern import multiply_adds
+
+    probabilities = model.predict(np.asarray(test_x, np.float32), batch_size=500, verbose=0)
+    latency = None
+    if config.quick_mode():
+        print(f"Quick mode (SWTWO_QUICK=1): {model.name}'s TFLite latency is not measured.")
+    else:
+        lite = TFLiteModel(to_tflite(model, "float32"), num_threads=1)
+        latency = latency_ms(lite.predict, np.asarray(test_x[:1], np.float32), runs=runs)[0]
+    return {"model": model.name,
+            "test_accuracy": float(np.mean(probabilities.argmax(-1) == np.asarray(test_y))),
+            "parameters": int(model.count_params()), "multiply_adds": multiply_adds(model),
+            "train_seconds": float(history.seconds),
+            "train_cpu_seconds": float(history.cpu_seconds),
+            "tflite_ms": latency}
+
+
+def format_architectures(rows: list[dict]) -> str:
+    """:func:`architecture_row` rows as an aligned text table."""
+    if not rows:
+        raise ValueError("no rows to format")
+    return format_table(
+        ["model", "test acc", "params", "multiply-adds", "train CPU", "TFLite 1 image"],
+        [[r["model"], f"{r['test_accuracy']:.2%}", f"{r['parameters']:,}",
+          f"{r['multiply_adds'] / 1e6:.1f} M", f"{r['train_cpu_seconds'] / 60:.1f} min",
+          f"{r['tflite_ms']:.2f} ms" if r["tflite_ms"] is not None else "-"] for r in rows],
+        align="lrrrrr")

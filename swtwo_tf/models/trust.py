@@ -51,12 +51,16 @@ def _loss_gradient(model, x, y):
     return tape.gradient(loss, x)
 
 
-def report(model: keras.Model, y, y_pred, loss) -> dict:
+def report(model: keras.Model, y, y_pred, loss, extra: dict | None = None) -> dict:
     """Update a model's compiled loss and metrics after a custom ``train_step`` (the
-    pattern of Keras's guide "Customizing what happens in fit()")."""
+    pattern of Keras's guide "Customizing what happens in fit()"); ``extra`` maps the names
+    of the step's own ``Mean`` metrics to this batch's value."""
+    extra = extra or {}
     for metric in model.metrics:
         if metric.name == "loss":
             metric.update_state(loss)
+        elif metric.name in extra:
+            metric.update_state(extra[metric.name])
         else:
             metric.update_state(y, y_pred)
     return {metric.name: metric.result() for metric in model.metrics}
