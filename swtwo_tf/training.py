@@ -254,6 +254,16 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str | 
     return model, history, data
 
 
+def with_settings(function: str, defaults: dict, overrides: dict) -> dict:
+    """``defaults`` with ``overrides`` on top; ValueError naming ``function`` and the
+    settings it has when an override is not one of them."""
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(f"{function}() has no setting {', '.join(unknown)}; "
+                         f"it has {', '.join(defaults)}")
+    return {**defaults, **overrides}
+
+
 #: DP-SGD on MNIST (chapter 09, ``benchmarks/trust.py``): Poisson batches of 512 on average,
 #: each example's gradient clipped to norm 0.1, noise 1.1 times that, SGD with momentum.
 #: 30 epochs of it spend epsilon 2.84 at delta 1e-5 (``trust.privacy.epsilon``).
@@ -277,11 +287,7 @@ def train_private(dataset: str = "mnist", *, seed: int = 42, verbose: int = 2,
     from swtwo_tf.datasets import core, images
     from swtwo_tf.models import trust
 
-    unknown = sorted(set(settings) - set(PRIVATE))
-    if unknown:
-        raise ValueError(f"train_private() has no setting {', '.join(unknown)}; "
-                         f"it has {', '.join(PRIVATE)}")
-    s = {**PRIVATE, **settings}
+    s = with_settings("train_private", PRIVATE, settings)
     config.seed_everything(seed)
     x, y = core.arrays(dataset, "train")
     val_idx, train_idx = core.split_off_validation(len(x), 0.1, seed)
@@ -455,11 +461,7 @@ def train_few_labels(data, method: str, *, seed: int = 42, verbose: int = 0, **o
 
     if method not in FEW_LABEL_METHODS:
         raise ValueError(f"method must be one of {FEW_LABEL_METHODS}, got {method!r}")
-    unknown = sorted(set(overrides) - set(FEW_LABELS))
-    if unknown:
-        raise ValueError(f"train_few_labels() takes no setting {unknown}; "
-                         f"it knows {sorted(FEW_LABELS)}")
-    settings = {**FEW_LABELS, **overrides}
+    settings = with_settings("train_few_labels", FEW_LABELS, overrides)
     config.seed_everything(seed)
     classifier = recipe_for("mnist", "convnet").build(augment=None,
                                                       name=method.replace(" ", "_"))
