@@ -130,7 +130,7 @@ def few_label_rows() -> list[dict]:
                      "test_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
                      "train_seconds": round(history.seconds, 1),
                      "train_cpu_seconds": round(history.cpu_seconds, 1),
-                     **{k: v for k, v in training.FEW_LABELS.items()}})
+                     **training.FEW_LABELS})
     return rows
 
 
