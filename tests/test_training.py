@@ -107,6 +107,31 @@ def test_a_recipe_can_ask_for_a_smaller_quick_budget(quick):
     assert len(history.history["loss"]) == 2 and len(seen) == 8  # 2 epochs of 4 steps
 
 
+def _normalised(momentum=0.9):
+    norm = keras.layers.BatchNormalization(momentum=momentum)
+    model = keras.Sequential([keras.Input((4,)), keras.Sequential([norm]),  # nested, as a
+                              keras.layers.Dense(2, activation="softmax")])  # Distiller's
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.normal(5.0, 0.1, (320, 4)).astype("float32")
+    return model, norm, tf.data.Dataset.from_tensor_slices((x, np.zeros(320, "int32"))).batch(32)
+
+
+def test_quick_mode_batch_norm_forgets_its_starting_statistics(quick):
+    model, norm, data = _normalised()
+    training.fit(model, data, epochs=1, quick_steps=10, verbose=0)
+    # quick mode runs 5 of these steps: at momentum 0.9, 0.9^5 = 59 % of the start (0) stays
+    assert np.allclose(norm.moving_mean.numpy(), 5.0, atol=0.1), norm.moving_mean.numpy()
+    assert norm.momentum == 0.9  # restored after the run
+
+
+def test_full_mode_leaves_batch_norm_momentum_alone(full_mode):
+    model, norm, data = _normalised()
+    training.fit(model, data, epochs=1, verbose=0)
+    assert norm.momentum == 0.9
+    assert np.all(norm.moving_mean.numpy() < 4.0)  # 0.9^10 of the start is still there
+
+
 @pytest.mark.slow
 def test_checkpoint_keeps_the_best_model_and_early_stopping(tmp_path, full_mode):
     config.seed_everything(0)
