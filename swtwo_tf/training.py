@@ -160,6 +160,9 @@ def quick_batch_norm(model: keras.Model, steps: int) -> dict:
         if isinstance(layer, keras.layers.BatchNormalization) and layer.momentum > target:
             restore[layer] = layer.momentum
             layer.momentum = target
+    if restore:
+        print(f"Quick mode: batch-norm momentum {target:.2f} for these {steps} steps, so the "
+              "running statistics forget their start (restored after).")
     return restore
 
 
@@ -416,17 +419,18 @@ TRANSFER_STEPS, TRANSFER_MIN_EPOCHS, QUICK_TRANSFER_STEPS = 600, 20, 8
 
 def transfer_curve(base: keras.Model, dataset: str, classes, *, build,
                    counts=(10, 50, 200), augment: str = "clothes", seed: int = 42,
-                   log=print) -> list[dict]:
+                   fine_tune_rate: float = 3e-4, log=print) -> list[dict]:
     """Chapter 07's transfer experiment: for each count ``n`` of labelled images per class of
     the new task (``classes`` of ``dataset``, ``datasets.images.class_subset``), the test
-    accuracy of three ways to learn it, on the same images and steps:
+    accuracy of three ways to learn it, on the same images:
 
     - ``from scratch``: ``build(augment=augment, classes=k, name=...)`` (a builder, or a
       recipe's ``build``) trained on the ``n * k`` images alone;
     - ``frozen features``: ``base``'s body frozen, only a new softmax head trained (a
       *linear probe*, ``models.modern.transfer``);
     - ``fine-tuned``: that probe (its head has learned: the warm-up) with the body unfrozen,
-      everything trained as long again at a tenth of the learning rate (:func:`fine_tune`).
+      everything trained as long again at ``fine_tune_rate`` (a tenth of the head's 3e-3;
+      :func:`fine_tune`), so it trains twice the steps of the others, half of them the probe's.
 
     Every model sees the images through the same ``augment`` (``"digits"`` for MNIST).
     Returns one row ``{"labels per class": n, method: accuracy, ...}`` per count. Quick mode
@@ -456,7 +460,7 @@ def transfer_curve(base: keras.Model, dataset: str, classes, *, build,
         model = modern.transfer(base, len(classes), augment=augment, name="transferred")
         for method, phases in (("frozen features", (epochs, 0)), ("fine-tuned", (0, epochs))):
             fine_tune(model, task.train, head_epochs=phases[0], epochs=phases[1],
-                      learning_rate=3e-3, fine_tune_rate=3e-4,
+                      learning_rate=3e-3, fine_tune_rate=fine_tune_rate,
                       quick_steps=QUICK_TRANSFER_STEPS)
             row[method] = model.evaluate(task.test, verbose=0)[1]
         log(f"{n:>4} labels per class: " + ", ".join(

@@ -8,7 +8,7 @@ import pytest
 from swtwo_tf import exercises
 from swtwo_tf.exercises import Exercise, ExerciseError
 
-CHAPTERS = ["00", "01", "02", "03", "04", "05", "06", "09", "10", "11"]
+CHAPTERS = ["00", "01", "02", "03", "04", "05", "06", "07", "09", "10", "11"]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
@@ -70,3 +70,21 @@ def test_an_answer_the_check_cannot_use_is_reported_as_such(capsys):
     assert exercises.check(some, 42) is False  # not a function: the check itself fails
     out = capsys.readouterr().out
     assert "the check failed on this answer" in out and "your code raised" not in out
+
+
+def test_a_bottleneck_with_a_relu_before_the_sum_is_rejected():
+    """07.1: F must end in a batch norm (no ReLU) before the input is added back."""
+    from keras import layers
+
+    from swtwo_tf.models.modern import conv_bn
+
+    def relu_before_sum(x, filters, strides=1):
+        f = conv_bn(conv_bn(conv_bn(x, filters // 4, 1), filters // 4, 3, strides), filters, 1)
+        s = x
+        if strides != 1 or x.shape[-1] != filters:
+            s = conv_bn(layers.AveragePooling2D(strides, padding="same")(x), filters, 1,
+                        activation=False)
+        return layers.Activation("relu")(layers.Add()([f, s]))
+
+    with pytest.raises(ExerciseError, match="ReLU"):
+        exercises.get("07.1").checker(relu_before_sum)

@@ -69,6 +69,12 @@ def test_networks_classify_28x28_images(builder):
     assert isinstance(model.layers[-1], keras.layers.Dense)
 
 
+def test_the_student_is_at_least_five_times_smaller_than_the_resnet():
+    student, teacher = modern.student_cnn(), modern.resnet()
+    assert 5 * student.count_params() <= teacher.count_params()
+    assert _layers(student, "Flatten") and not _layers(student, "GlobalAveragePooling2D")
+
+
 def test_resnet_depth_and_its_plain_twin():
     with_shortcuts = modern.resnet(None, widths=(8, 16, 32), units=3)
     plain = modern.resnet(None, widths=(8, 16, 32), units=3, shortcuts=False, batch_norm=False)
@@ -190,7 +196,7 @@ def test_semi_supervised_step_learns_and_counts_confident_guesses():
     data = images.FewLabels(labelled=((x[:32] * 255).astype("uint8"), y[:32]),
                             unlabelled=(x[32:] * 255).astype("uint8"),
                             hidden_labels=y[32:], test=None, class_names=["dark", "bright"])
-    model = few_labels.SemiSupervised(modern.student_cnn(widths=(4,), classes=2),
+    model = few_labels.SemiSupervised(modern.resnet(None, widths=(4,), units=1, classes=2),
                                       strong=few_labels.strong_augment(0), threshold=0.6)
     training.compile_classifier(model, learning_rate=1e-2)
     history = model.fit(data.train(16, unlabelled_ratio=2, steps=20), epochs=3, verbose=0,

@@ -12,18 +12,21 @@ from swtwo_tf.exercises import Exercise, ExerciseError, close, register
 
 
 def bottleneck_unit(x, filters, strides=1):
-    """1x1 to ``filters // 4`` channels (with the stride), 3x3, 1x1 back to ``filters``
-    (no ReLU before the sum), plus the input or its 1x1 projection, then ReLU."""
+    """1x1 to ``filters // 4`` channels, 3x3 (with the stride), 1x1 back to ``filters``
+    (no ReLU before the sum), plus the input or its projection (as in
+    ``modern.residual_unit``: a 2x2 average pool when strided, then a 1x1), then ReLU."""
     from keras import layers
 
     from swtwo_tf.models.modern import conv_bn
 
-    f = conv_bn(x, filters // 4, 1, strides)
-    f = conv_bn(f, filters // 4, 3)
+    f = conv_bn(x, filters // 4, 1)
+    f = conv_bn(f, filters // 4, 3, strides)
     f = conv_bn(f, filters, 1, activation=False)
     s = x
+    if strides != 1:
+        s = layers.AveragePooling2D(strides, padding="same")(s)
     if strides != 1 or x.shape[-1] != filters:
-        s = conv_bn(x, filters, 1, strides, activation=False)
+        s = conv_bn(s, filters, 1, activation=False)
     return layers.Activation("relu")(layers.Add()([f, s]))
 
 
@@ -33,8 +36,8 @@ def _no_shortcut(x, filters, strides=1):
 
     from swtwo_tf.models.modern import conv_bn
 
-    f = conv_bn(x, filters // 4, 1, strides)
-    f = conv_bn(f, filters // 4, 3)
+    f = conv_bn(x, filters // 4, 1)
+    f = conv_bn(f, filters // 4, 3, strides)
     return layers.Activation("relu")(conv_bn(f, filters, 1, activation=False))
 
 
@@ -55,18 +58,21 @@ def _check_bottleneck(answer) -> None:
     norms = [layer for layer in unit.layers if isinstance(layer, keras.layers.BatchNormalization)]
     if not norms:
         raise ExerciseError("no batch norm: build the unit from modern.conv_bn")
+    # switch F off and shift it: its last batch norm gives -1 everywhere, so the unit must
+    # give ReLU(x - 1) (a ReLU before the sum would turn the -1 into 0 and give ReLU(x))
     norms[-1].gamma.assign(np.zeros(32, "float32"))
-    norms[-1].beta.assign(np.zeros(32, "float32"))
+    norms[-1].beta.assign(-np.ones(32, "float32"))
     sample = np.random.default_rng(0).normal(size=(2, 8, 8, 32)).astype("float32")
-    if not np.allclose(unit(sample, training=False), np.maximum(sample, 0), atol=1e-5):
-        raise ExerciseError("with F switched off (its last batch norm zeroed) the unit should "
-                            "return ReLU(x): is the input added back before the last ReLU?")
+    if not np.allclose(unit(sample, training=False), np.maximum(sample - 1, 0), atol=1e-5):
+        raise ExerciseError("with F's last batch norm set to give -1 everywhere the unit "
+                            "should return ReLU(x - 1): is the input added back, after F's "
+                            "last batch norm (activation=False) and before the only ReLU?")
     y = keras.Input((8, 8, 16))
     down = keras.Model(y, answer(y, 32, strides=2))
     if tuple(down.output.shape[1:]) != (4, 4, 32):
         raise ExerciseError(f"with strides=2 and 16 -> 32 channels the output should be "
                             f"(4, 4, 32), got {tuple(down.output.shape[1:])}: the shortcut "
-                            "needs a strided 1x1 projection")
+                            "needs a projection (a 2x2 average pool, then a 1x1 convolution)")
 
 
 # ---------------------------------------------------------------- 07.2 weights by hand

@@ -9,10 +9,11 @@ networks for 28x28 grey images built from them.
   concatenated (Szegedy et al. 2015); :func:`inception_net`.
 - :func:`separable_unit`: a depthwise 3x3 convolution then a pointwise 1x1 one (MobileNet,
   Howard et al. 2017); :func:`separable_net`.
-- :func:`student_cnn`: a tiny CNN, the student of distillation (``models.few_labels``).
+- :func:`student_cnn`: a small plain CNN, the student of distillation (``models.few_labels``).
 
-Every network ends in global average pooling and a ``Dense(10, softmax)`` (``classes=``
-changes the 10), so ``models.trust.logits`` and the chapters' evaluation work on all of them.
+Every network ends in a ``Dense(10, softmax)`` (``classes=`` changes the 10), after global
+average pooling in all but the student, so ``models.trust.logits`` and the chapters'
+evaluation work on all of them.
 """
 
 from __future__ import annotations
@@ -146,15 +147,20 @@ def separable_net(augment: str | None = "clothes", *, widths: tuple[int, ...] = 
     return _head(x, inputs, dropout, classes, name)
 
 
-def student_cnn(augment: str | None = None, *, widths: tuple[int, ...] = (8, 16),
-                classes: int = 10, name: str = "student_cnn") -> keras.Model:
-    """A tiny CNN (about 2,000 parameters): per width a 3x3 convolution and a 2x2 max-pool,
-    then global average pooling. Distillation's student (``models.few_labels.Distiller``)."""
+def student_cnn(augment: str | None = None, *, widths: tuple[int, ...] = (16, 32),
+                dropout: float = 0.25, classes: int = 10,
+                name: str = "student_cnn") -> keras.Model:
+    """A small plain CNN, distillation's student (``models.few_labels.Distiller``): per width
+    a 3x3 convolution and a 2x2 max-pool, then the maps flattened, dropout and the softmax
+    (20,634 parameters with the defaults, 8.5 times fewer than the chapter's ResNet)."""
     _check_widths(widths, 1)
     inputs, x = _input(augment)
     for width in widths:
         x = layers.MaxPooling2D(2)(conv_bn(x, width))
-    return _head(x, inputs, 0.0, classes, name)
+    x = layers.Flatten()(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    return keras.Model(inputs, layers.Dense(classes, activation="softmax")(x), name=name)
 
 
 def body(model: keras.Model) -> keras.Model:
