@@ -234,6 +234,6 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("fashion_mnist", "separable_net"): Recipe(separable_net, epochs=16, **_LIKE_CONVNET),
     ("fashion_mnist", "student_cnn"): Recipe(student_cnn, epochs=16, batch_size=256,
                                              learning_rate=3e-3, schedule="cosine",
-                                             quick_steps=30, kwargs={"augment": "clothes"}),
+                                             quick_steps=20, kwargs={"augment": "clothes"}),
 }
 register(RECIPES)
