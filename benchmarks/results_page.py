@@ -30,7 +30,8 @@ COMMAND = ".venv/bin/python benchmarks/results_page.py"
 
 #: Columns every result table starts with, in this order, when any row has them.
 MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "part", "cpu_kind", "ms_per_step",
-                "share", "epoch_seconds", "test_accuracy", "epochs",
+                "share", "epoch_seconds", "test_accuracy", "der", "beam_der", "string_accuracy",
+                "epochs",
                 "train_seconds", "train_cpu_seconds", "parameters", "status", "wall_seconds",
                 "cpu_seconds", "budget_seconds", "within_budget")
 HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time",
@@ -38,7 +39,10 @@ HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time"
             "wall_seconds": "wall time", "cpu_seconds": "CPU time", "cpu_model": "CPU model",
             "avx512": "AVX-512", "cpu_kind": "CPU kind", "budget_seconds": "budget",
             "within_budget": "within budget", "ms_per_step": "ms per step",
-            "share": "share of the step", "epoch_seconds": "per full epoch"}
+            "share": "share of the step", "epoch_seconds": "per full epoch",
+            "der": "digit error rate", "beam_der": "beam: digit error rate",
+            "string_accuracy": "strings exact", "stream_der": "streamed: digit error rate",
+            "real_time_factor": "real-time factor"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
 #: A report's table with more columns than this, whose datasets were measured in different
@@ -52,6 +56,7 @@ TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter
           "speech_unseen": "Spoken digits: unseen voices (chapter 04)",
           "text": "IMDB reviews (chapter 05)", "deploy": "Deployment (chapter 06)",
           "modern_cnns": "Modern CNNs, transfer learning, few labels, distillation (chapter 07)",
+          "speech_ctc": "Connected digit strings: CTC, beam search, streaming (chapter 08)",
           "trust": "Trustworthy models: explanations, attacks, privacy (chapter 09)",
           "multimodal": "A digit seen and heard: fusion and retrieval (chapter 10)",
           "distributed": "Several workers: the MNIST recipe with tf.distribute (chapter 11)",

@@ -75,7 +75,9 @@ def _train(args) -> int:
     report = deploy.train_run(args.dataset, model_name, out, seed=args.seed, split=args.split,
                               epochs=args.epochs)
     lite = report["tflite_path"]
-    print(f"test accuracy {report['test_accuracy']:.2%} after {report['epochs']} epochs "
+    score = (f"test accuracy {report['test_accuracy']:.2%}" if "test_accuracy" in report
+             else f"test digit error rate {report['test_der']:.2%}")
+    print(f"{score} after {report['epochs']} epochs "
           f"({report['train_seconds']:.0f} s); model: {report['model_path']}"
           + (f" (and {lite.name}, for a fast swtwo predict)" if lite else "")
           + f"; metrics: {Path(out) / 'metrics.json'}")
@@ -110,6 +112,9 @@ def _predict(args) -> int:
 
     model, meta = predict.load_model(args.model)
     kind = predict.input_kind(model)
+    if kind == "digit strings":
+        raise ValueError(f"{args.model} recognises strings of digits: use "
+                         f"swtwo transcribe FILE.wav --model {args.model}")
     if args.text and kind != "text":
         raise ValueError(f"--text given, but the model takes {kind} input, not text")
     # A --text string is the text itself; a file of a text model is read from disk.
@@ -128,11 +133,35 @@ def _predict(args) -> int:
     return 0
 
 
+def _transcribe(args) -> int:
+    from swtwo_tf.deploy import predict, stream
+
+    name = "ctc_streaming" if args.stream else "ctc_bidirectional"
+    path = Path(args.model or config.REPO_ROOT / "runs" / f"digit_strings_{name}" / "model.keras")
+    if args.model is None and not path.is_file():
+        raise ValueError(f"no trained model at {path}: train one with swtwo train "
+                         f"digit_strings --model {name}, or pass --model FILE.keras")
+    model, _ = predict.load_model(path)
+    if predict.input_kind(model) != "digit strings":
+        raise ValueError(f"{path} is not a digit-string recogniser (swtwo train digit_strings)")
+    result = stream.transcribe_file(model, args.file, streaming=args.stream)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.file}: {result['digits'] or '(no digits heard)'}")
+    for word in result["words"]:
+        printed = f"  printed at {word['printed']:.2f} s" if "printed" in word else ""
+        print(f"  {word['digit']}  {word['start']:6.2f} - {word['end']:.2f} s{printed}")
+    return 0
+
+
 def _evaluate(args) -> int:
     from swtwo_tf import deploy
 
     model, _ = deploy.load_model(args.model)
     deploy.check_dataset(model, args.dataset)
+    if deploy.input_kind(model) == "digit strings":  # chapter 08: a digit error rate
+        return _evaluate_strings(args, model)
     data = datasets.pipelines(args.dataset, split=args.split, batch_size=256)
     report = {"model": str(args.model), "dataset": args.dataset, "examples": data.sizes["test"],
               "test_accuracy": round(deploy.accuracy(model, data.test), 4),
@@ -140,6 +169,23 @@ def _evaluate(args) -> int:
     print(json.dumps(report, indent=2) if args.json else
           f"{args.dataset} test set ({report['examples']:,} examples, {data.source}): "
           f"accuracy {report['test_accuracy']:.2%}")
+    return 0
+
+
+def _evaluate_strings(args, model) -> int:
+    from swtwo_tf import evaluation
+    from swtwo_tf.models import ctc
+
+    data = datasets.pipelines(args.dataset, split=args.split, batch_size=32)
+    truth = ["".join(map(str, d)) for d in data.test_strings.digits]
+    errors = evaluation.transcription_errors(truth, ctc.transcribe(model, data.test_strings.waves))
+    report = {"model": str(args.model), "dataset": args.dataset, "examples": data.sizes["test"],
+              **{f"test_{k}": round(v, 4) if isinstance(v, float) else v
+                 for k, v in errors.items()},
+              "data_source": data.source, "mode": config.mode_name()}
+    print(json.dumps(report, indent=2) if args.json else
+          f"{args.dataset} test strings ({report['examples']:,}, {data.source}): digit error "
+          f"rate {errors['der']:.2%} (greedy), {errors['string_accuracy']:.1%} strings exact")
     return 0
 
 
@@ -242,6 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top-k", type=int, default=3, help="labels to show per input")
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.set_defaults(func=_predict)
+
+    tc = commands.add_parser(
+        "transcribe", help="the digits said in a WAV recording, with times (chapter 08)",
+        description="Digits said in a WAV file (any rate, mono or stereo, up to "
+                    "120 s), each with the time where the recogniser fired. --stream feeds "
+                    "the audio in 160 ms chunks to the one-direction model, as a live "
+                    "recogniser would, and says when each digit was printed.")
+    tc.add_argument("file", help="a WAV recording")
+    tc.add_argument("--model", help="a .keras digit-string recogniser (default: "
+                    "runs/digit_strings_ctc_bidirectional/model.keras, or "
+                    "runs/digit_strings_ctc_streaming/model.keras with --stream)")
+    tc.add_argument("--stream", action="store_true", help="transcribe in chunks as it arrives")
+    tc.add_argument("--json", action="store_true", help="print JSON")
+    tc.set_defaults(func=_transcribe)
 
     ex = commands.add_parser("export", help="export a trained model: .keras, SavedModel, TFLite")
     ex.add_argument("model", help="a .keras file")

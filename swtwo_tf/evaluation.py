@@ -325,3 +325,64 @@ def gradient_norms(model, x, y) -> dict[str, float]:
             y, model(x, training=True)))
     grads = tape.gradient(loss, [kernel for _, kernel in kernels])
     return {name: float(tf.norm(g)) for (name, _), g in zip(kernels, grads, strict=True)}
+
+
+#: How the spoken words of a digit are spelled, for the character error rate.
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def transcription_errors(references, hypotheses) -> dict:
+    """Errors of recognised digit strings against the true ones (chapter 08), with jiwer.
+
+    ``references`` and ``hypotheses`` are strings of digits (``"407"``; spaces ignored).
+    Returns ``der``, the digit error rate, (substitutions + deletions + insertions) / digits
+    said, a word error rate whose words are digits, so it can pass 1 when the recogniser
+    inserts many; ``cer``, the character error rate of the same strings spelled as words
+    ("four zero seven"), a softer score that counts "nine" for "five" as 2 of 4 letters;
+    ``string_accuracy``, the share of strings recognised exactly; and the counts
+    ``substitutions``, ``deletions``, ``insertions`` and ``digits``.
+    """
+    import jiwer
+
+    references, hypotheses = list(references), list(hypotheses)
+    if len(references) != len(hypotheses) or not references:
+        raise ValueError(f"need as many hypotheses as references (at least one), got "
+                         f"{len(hypotheses)} and {len(references)}")
+
+    def digits(text, what):
+        text = str(text).replace(" ", "")
+        if not text.isdigit() and text:
+            raise ValueError(f"{what} must be digit strings such as '407', got {text!r}")
+        return text
+
+    refs = [digits(r, "references") for r in references]
+    hyps = [digits(h, "hypotheses") for h in hypotheses]
+    if not all(refs):
+        raise ValueError("every reference must say at least one digit")
+    words = jiwer.process_words([" ".join(r) for r in refs], [" ".join(h) for h in hyps])
+    spelled = [" ".join(DIGIT_WORDS[int(c)] for c in s) for s in (*refs, *hyps)]
+    count = sum(len(r) for r in refs)
+    return {"der": (words.substitutions + words.deletions + words.insertions) / count,
+            "cer": jiwer.cer(spelled[:len(refs)], spelled[len(refs):]),
+            "string_accuracy": sum(r == h for r, h in zip(refs, hyps, strict=True)) / len(refs),
+            "substitutions": words.substitutions, "deletions": words.deletions,
+            "insertions": words.insertions, "digits": count}
+
+
+def digit_confusions(references, hypotheses) -> dict:
+    """``{(said, heard): count}`` over the substitutions of the cheapest alignment of each
+    recognised digit string to the true one (jiwer's), most frequent first (chapter 08)."""
+    import jiwer
+
+    words = jiwer.process_words([" ".join(str(r).replace(" ", "")) for r in references],
+                                [" ".join(str(h).replace(" ", "")) for h in hypotheses])
+    counts: dict[tuple[str, str], int] = {}
+    for ref, hyp, chunks in zip(words.references, words.hypotheses, words.alignments,
+                                strict=True):
+        for chunk in chunks:
+            if chunk.type == "substitute":
+                pairs = zip(ref[chunk.ref_start_idx:chunk.ref_end_idx],
+                            hyp[chunk.hyp_start_idx:chunk.hyp_end_idx], strict=True)
+                for pair in pairs:
+                    counts[pair] = counts.get(pair, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))

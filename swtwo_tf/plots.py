@@ -571,3 +571,69 @@ def label_curve(rows: list[dict], *, x: str = "labels per class",
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def _shade_words(ax, words, *, labels: bool = True) -> None:
+    for digit, start, end in words:
+        ax.axvspan(start, end, color="tab:orange", alpha=0.15, linewidth=0)
+        if labels:
+            ax.text((start + end) / 2, 1.0, str(digit), transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=10, color="tab:orange")
+
+
+def digit_string(wave, words, *, rate: int = 8_000, title: str = ""):
+    """A digit string's waveform with each word's span shaded and labelled (chapter 08)."""
+    wave = np.asarray(wave).reshape(-1)
+    fig, ax = plt.subplots(figsize=(9, 2.2))
+    ax.plot(np.arange(len(wave)) / rate, wave, linewidth=0.5)
+    _shade_words(ax, words)
+    ax.set(xlabel="time (s)", ylabel="amplitude", xlim=(0, len(wave) / rate))
+    ax.set_title(title, pad=16)
+    fig.tight_layout()
+    return fig
+
+
+def ctc_posteriors(log_mel, probabilities, words, *, frame_seconds: float = 0.02,
+                   mel_seconds: float = 0.01, blank: int = 10, title: str = ""):
+    """Above, the log-mel spectrogram; below, the probability of each digit and of the blank
+    in every output frame, the true words shaded (chapter 08): CTC's spikes."""
+    log_mel, probabilities = np.asarray(log_mel), np.asarray(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[1] != blank + 1:
+        raise ValueError(f"probabilities must be (frames, {blank + 1}), got "
+                         f"{probabilities.shape}")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 4.4), sharex=True)
+    top.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma",
+               extent=(0, len(log_mel) * mel_seconds, 0, log_mel.shape[1]))
+    top.set(ylabel="mel band")
+    top.set_title(title, pad=16)
+    _shade_words(top, words)
+    t = (np.arange(len(probabilities)) + 0.5) * frame_seconds
+    bottom.plot(t, probabilities[:, blank], color="0.6", linewidth=1, label="blank")
+    colours = plt.get_cmap("tab10")
+    for digit in range(blank):
+        p = probabilities[:, digit]
+        if p.max() > 0.2:
+            bottom.plot(t, p, color=colours(digit), linewidth=1.2)
+            peak = int(p.argmax())
+            bottom.text(t[peak], p[peak] + 0.03, str(digit), color=colours(digit),
+                        ha="center", fontsize=9)
+    _shade_words(bottom, words, labels=False)
+    bottom.set(xlabel="time (s)", ylabel="probability", ylim=(0, 1.12))
+    bottom.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def stream_timeline(words, emissions, seconds: float, *, title: str = ""):
+    """When each digit was said (shaded) and when the streaming recogniser printed it
+    (a marker and its digit), on one time line (chapter 08)."""
+    fig, ax = plt.subplots(figsize=(10, 1.8))
+    _shade_words(ax, words)
+    for emission in emissions:
+        ax.plot([emission.at], [0.4], marker="v", color="tab:blue")
+        ax.text(emission.at, 0.2, str(emission.digit), ha="center", color="tab:blue")
+    ax.set(xlim=(0, seconds), ylim=(0, 1), yticks=[], xlabel="time (s): said (shaded, above) "
+           "and printed (blue, below)")
+    ax.set_title(title, pad=16)
+    fig.tight_layout()
+    return fig

@@ -273,12 +273,17 @@ def train_recipe(dataset: str, model_name: str, *, seed: int = 42, split: str | 
     epochs = recipe.epochs if epochs is None else epochs
     quick_steps = recipe.quick_steps if quick_steps is None else quick_steps
     steps = -(-data.sizes["train"] // recipe.batch_size)
-    compile_classifier(model, learning_rate=recipe.learning_rate, schedule=recipe.schedule,
-                       epochs=epochs, steps_per_epoch=steps, quick_steps=quick_steps)
+    options = dict(learning_rate=recipe.learning_rate, schedule=recipe.schedule,
+                   epochs=epochs, steps_per_epoch=steps, quick_steps=quick_steps)
+    if getattr(model, "own_loss", False):  # its train_step computes the loss (chapter 08)
+        model.compile(optimizer=optimizer_for(**options))
+    else:
+        compile_classifier(model, **options)
+    monitor, mode = getattr(model, "monitor", ("val_accuracy", "max"))
     history = fit(model, data.train, data.validation, epochs=epochs, callbacks=callbacks,
                   checkpoint=checkpoint, resume=resume, early_stopping=recipe.early_stopping,
-                  quick_steps=quick_steps, verbose=verbose,
-                  monitor="val_accuracy" if recipe.early_stopping or checkpoint else None)
+                  quick_steps=quick_steps, verbose=verbose, mode=mode,
+                  monitor=monitor if recipe.early_stopping or checkpoint else None)
     history.build_seconds = build_seconds
     history.seconds += build_seconds
     history.cpu_seconds += build_cpu_seconds

@@ -8,7 +8,7 @@ import pytest
 from swtwo_tf import exercises
 from swtwo_tf.exercises import Exercise, ExerciseError
 
-CHAPTERS = ["00", "01", "02", "03", "04", "05", "06", "07", "09", "10", "11"]
+CHAPTERS = ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11"]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)

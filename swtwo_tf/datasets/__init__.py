@@ -4,7 +4,8 @@
   and loading them through TFDS; ``samples``: the tiny offline fallbacks.
 - The course datasets, each registered beside its pipelines: ``images`` (mnist,
   fashion_mnist; chapters 01-02), ``speech`` (spoken_digit; 03-04), ``text`` (imdb_reviews;
-  05), ``multimodal`` (seen_and_heard, MNIST images paired with spoken digits by the kit; 10).
+  05), ``strings`` (digit_strings, connected digits made from FSDD by the kit; 08),
+  ``multimodal`` (seen_and_heard, MNIST images paired with spoken digits by the kit; 10).
 
     from swtwo_tf import datasets
     train = datasets.load("mnist", "train", as_supervised=True)
@@ -17,6 +18,7 @@ from swtwo_tf.datasets import (  # noqa: F401  (each registers its datasets)
     images,
     multimodal,
     speech,
+    strings,
     text,
 )
 from swtwo_tf.datasets.core import (

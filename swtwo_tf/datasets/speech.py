@@ -238,8 +238,10 @@ def trim_silence(wave: np.ndarray, threshold_db: float = 40.0, frame: int = 160)
     return wave[loud[0] * frame:(loud[-1] + 1) * frame]
 
 
-def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS) -> np.ndarray:
-    """Read your own recording as the models expect it: mono float32 at 8 kHz, silence trimmed.
+def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS,
+             trim: bool = True) -> np.ndarray:
+    """Read your own recording as the models expect it: mono float32 at 8 kHz, silence trimmed
+    (``trim=False`` keeps it, so times in the result are times in the file).
 
     Stereo is averaged to mono; any sample rate is resampled to 8 kHz with soxr (high
     quality). Raises :class:`AudioFileError` naming the file when it is missing, unreadable,
@@ -255,7 +257,8 @@ def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS) -> np
         info = soundfile.info(str(path))
         if info.frames / info.samplerate > max_seconds:
             raise AudioFileError(f"{path}: {info.frames / info.samplerate:.1f} s long; "
-                                 f"at most {max_seconds:g} s is accepted (one spoken digit)")
+                                 f"at most {max_seconds:g} s is accepted"
+                                 + (" (one spoken digit)" if max_seconds == MAX_SECONDS else ""))
         wave, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as exc:
         raise AudioFileError(f"{path}: cannot be read as audio ({exc}); "
@@ -267,7 +270,7 @@ def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS) -> np
         wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32)
     if np.abs(wave).max() < 1e-4:
         raise AudioFileError(f"{path}: the recording is silent")
-    return trim_silence(wave)
+    return trim_silence(wave) if trim else wave
 
 
 def load_wav_folder(folder: str | os.PathLike) -> Recordings:

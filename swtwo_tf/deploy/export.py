@@ -92,11 +92,13 @@ def train_run(dataset: str, model_name: str | None, out: str | os.PathLike, *, s
     epochs_done = len(history.history["loss"]) + (history.epoch[0] if history.epoch else 0)
     path = atomic_save(out / "model.keras", model.save)
     lite = None
-    if input_kind(model) != "text":  # the fast start-up path of swtwo predict
+    if input_kind(model) not in ("text", "digit strings"):  # swtwo predict's fast start-up
         lite = atomic_write(out / "model.tflite", to_tflite(model, "float32"))
     report = {"dataset": dataset, "model": model_name, "split": split,
               "class_names": list(data.class_names), "epochs": epochs_done,
-              "test_accuracy": round(float(metrics["accuracy"]), 4),
+              # a classifier's accuracy, or a digit-string recogniser's digit error rate
+              **({"test_accuracy": round(float(metrics["accuracy"]), 4)} if "accuracy" in
+                 metrics else {"test_der": round(float(metrics["der"]), 4)}),
               "test_loss": round(float(metrics["loss"]), 4),
               "train_seconds": round(history.seconds, 1), "mode": config.mode_name(),
               "data_source": data.source}

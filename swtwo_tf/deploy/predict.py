@@ -26,6 +26,8 @@ from swtwo_tf.deploy.runtime import TFLiteModel
 SUFFIXES = {"image": (".png", ".jpg", ".jpeg"), "audio": (".wav",), "text": (".txt",)}
 #: The input names of a fused image-and-recording model (``models.fusion.fused_model``).
 PAIR_INPUTS = ("image", "waveform")
+#: The inputs of a digit-string recogniser (chapter 08, ``models.ctc``; ``swtwo transcribe``).
+STRING_INPUTS = ("samples", "waveform")
 
 
 def _input_spec(model) -> tuple[tuple, str, str]:
@@ -38,13 +40,17 @@ def _input_spec(model) -> tuple[tuple, str, str]:
 
 def input_kind(model) -> str:
     """``"text"``, ``"audio"`` or ``"image"``: what a course model takes, from its input:
-    strings, one axis per example (a waveform), or two or three (an image).
+    strings, one axis per example (a waveform), or two or three (an image); or
+    ``"image+audio"`` (a fused model, chapter 10) and ``"digit strings"`` (a recogniser of
+    waveform and length, chapter 08).
 
     ``model`` is a Keras model or a :class:`~swtwo_tf.deploy.runtime.TFLiteModel`."""
     if not isinstance(model, TFLiteModel) and len(model.inputs) == 2:
         names = sorted(_input_names(model))
         if names == sorted(PAIR_INPUTS):
             return "image+audio"
+        if names == sorted(STRING_INPUTS):
+            return "digit strings"
         raise ValueError(f"model {model.name} takes two inputs named {names}; a fused model "
                          f"of this course takes {' and '.join(PAIR_INPUTS)}")
     shape, dtype, name = _input_spec(model)
@@ -86,6 +92,7 @@ def load_model(path: str | os.PathLike):
 
     import swtwo_tf.features.text  # noqa: F401  (registers the text standardisation)
     import swtwo_tf.layers  # noqa: F401  (registers the kit's custom layers)
+    import swtwo_tf.models.ctc  # noqa: F401  (registers the digit-string recogniser)
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a damaged archive
@@ -100,6 +107,11 @@ def check_dataset(model, dataset: str) -> None:
     from swtwo_tf import datasets
 
     kind, modality = input_kind(model), datasets.get_spec(dataset).modality
+    if kind == "digit strings" or dataset == "digit_strings":  # chapter 08's recogniser
+        if kind != "digit strings" or dataset != "digit_strings":
+            raise ValueError(f"{_input_spec(model)[2]}: digit-string recognisers go with the "
+                             f"digit_strings dataset only, got a {kind} model and {dataset}")
+        return
     if modality != kind:
         expected = " or ".join(datasets.names(kind)) or f"a dataset of {kind} input"
         raise ValueError(f"{_input_spec(model)[2]}: a model for {kind} input cannot be used "

@@ -1,19 +1,26 @@
 """Model builders; each returns an uncompiled ``keras.Model``.
 
 ``vision`` (chapters 01-02), ``speech`` (chapter 04), ``text`` (chapter 05), ``modern``
-(chapter 07: residual, Inception and separable networks, transfer); ``recipes``: how
-each builder is trained on a dataset, one registry of them (:func:`recipe_for` finds one;
-:func:`swtwo_tf.training.train_recipe` runs one). :func:`ensemble` averages trained models.
-``few_labels`` (chapter 07: semi-supervised and distillation steps), ``fusion`` (chapter 10)
-and ``trust`` (chapter 09: attacks, adversarial training, DP-SGD) are imported where they are
-used.
+(chapter 07: residual, Inception and separable networks, transfer), ``ctc`` (chapter 08:
+digit strings with CTC); ``recipes``: how each builder is trained on a dataset, one registry
+of them (:func:`recipe_for` finds one; :func:`swtwo_tf.training.train_recipe` runs one).
+:func:`ensemble` averages trained models.
+``few_labels`` (chapter 07: semi-supervised and distillation steps), ``sphinx`` (chapter 08:
+PocketSphinx, the peer), ``fusion`` (chapter 10) and ``trust`` (chapter 09: attacks,
+adversarial training, DP-SGD) are imported where they are used.
 """
 
 from __future__ import annotations
 
 import keras
 
-from swtwo_tf.models import modern, speech, text, vision  # noqa: F401  (each registers its recipes)
+from swtwo_tf.models import (  # noqa: F401  (each registers its recipes)
+    ctc,
+    modern,
+    speech,
+    text,
+    vision,
+)
 from swtwo_tf.models.recipes import RECIPES, Recipe, models_for, recipe_for
 
 __all__ = ["RECIPES", "Recipe", "ensemble", "models_for", "recipe_for"]
