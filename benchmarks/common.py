@@ -88,7 +88,7 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
                    "cpu_kind": config.machine_kind(old["machine"]), **row}
             theirs = old_machines.get(row["cpu_kind"], {})
             if row["cpu_kind"] == kind:
-                keep = theirs == machine and _key(row) not in fresh
+                keep = same_machine(theirs, machine) and _key(row) not in fresh
             else:
                 keep = (row["cpu_kind"] in ("AVX-512", "AVX2")
                         and theirs.get("cpu_cores") == machine["cpu_cores"])
@@ -101,6 +101,15 @@ def write_report(rows: list[dict], command: str, out: str | os.PathLike) -> Path
     files.write_json(out, report)
     print(f"\nwritten: {out}")
     return out
+
+
+def same_machine(a: dict, b: dict) -> bool:
+    """Whether two reports' machines are one: the same processor, flags, cores, GPUs and
+    TensorFlow. The platform string is left out: it names the VM's kernel build, which the
+    cloud changes between days under the same processor."""
+    def identity(machine):
+        return {k: v for k, v in machine.items() if k != "platform"}
+    return identity(a) == identity(b)
 
 
 def machines_of(report: dict) -> dict:

@@ -52,6 +52,22 @@ def test_the_same_cpu_kind_on_another_processor_is_another_machine(tmp_path, mon
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["new"]
 
 
+def test_a_new_kernel_build_under_the_same_processor_keeps_the_rows(tmp_path, monkeypatch):
+    out = tmp_path / "quick_mode.json"
+    common.write_report([{"notebook": "00_welcome", "wall_seconds": 8.0}], "python q.py", out)
+    report = json.loads(out.read_text())
+    for machine in [report["machine"], *report["machines"].values()]:
+        machine["platform"] = "Linux-an-older-kernel-build"
+    out.write_text(json.dumps(report))
+    common.write_report([{"notebook": "08_ctc", "wall_seconds": 60.0}], "python q.py --only", out)
+    rows = json.loads(out.read_text())["results"]
+    assert sorted(r["notebook"] for r in rows) == ["00_welcome", "08_ctc"]
+    monkeypatch.setattr(common, "cpu", lambda: {"cpu_model": "Other", "cpu_flags": ["avx2"]})
+    common.write_report([{"notebook": "08_ctc", "wall_seconds": 99.0}], "python q.py --only", out)
+    kinds = {r["cpu_kind"] for r in json.loads(out.read_text())["results"]}
+    assert "AVX2" in kinds
+
+
 def test_rows_of_different_splits_are_kept_apart(tmp_path):
     out = tmp_path / "speech.json"
     rows = [{**_row("spoken_digit", "rnn", a), "split": s}
