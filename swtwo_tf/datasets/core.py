@@ -308,7 +308,7 @@ def split_off_validation(indices, fraction: float, seed: int):
     return order[:n_val], order[n_val:]
 
 
-#: Batches :func:`batched` keeps ready ahead of the training step.
+#: Batches :func:`ready` keeps made ahead of the training step.
 PREFETCH_BATCHES = 2
 
 
@@ -316,12 +316,7 @@ def batched(inputs, labels, batch_size: int, *, shuffle: bool = False, seed: int
             preprocess=None):
     """``(input, label)`` arrays as a cached, batched, prefetched ``tf.data`` pipeline;
     ``preprocess(x, y)`` is mapped before caching; with ``shuffle`` the examples are
-    reshuffled every epoch from ``seed``, so a run is reproducible.
-
-    tf.data's autotuning is off: these pipelines only read memory, so two batches of prefetch
-    are all a training step waits for, and with it on, ending an epoch's iterator sometimes
-    stalled for 3-5 s (its threads are joined) and a quick-mode speech training took 20-24 s
-    instead of 15 s at the same CPU time (docs/experiments.md)."""
+    reshuffled every epoch from ``seed``, so a run is reproducible. Ends in :func:`ready`."""
     import tensorflow as tf
 
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
@@ -332,6 +327,21 @@ def batched(inputs, labels, batch_size: int, *, shuffle: bool = False, seed: int
     ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return ready(ds.batch(batch_size))
+
+
+def ready(ds):
+    """``ds`` with ``PREFETCH_BATCHES`` batches prefetched and tf.data's autotuning off: how
+    every training pipeline of the package ends.
+
+    These pipelines read memory or make batches in Python, so two batches ready are all a
+    training step waits for. With autotuning on, Keras's ending of an epoch's iterator waits
+    for tf.data's autotuning threads, idle: 3-5 s an epoch for the cached pipelines (a quick-
+    mode speech training took 20-24 s instead of 15 s), and about 10 s of 20 (short epochs) or
+    30 s of 80 (chapter 08's 125 steps) for the digit strings, at the same CPU time
+    (docs/experiments.md)."""
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.autotune.enabled = False
-    return ds.batch(batch_size).prefetch(PREFETCH_BATCHES).with_options(options)
+    return ds.prefetch(PREFETCH_BATCHES).with_options(options)

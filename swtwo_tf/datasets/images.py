@@ -173,7 +173,7 @@ def poisson_batches(images, labels, *, sample_rate: float, steps: int, seed: int
         return scale(tf.boolean_mask(x, chosen), tf.boolean_mask(y, chosen))
 
     draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(steps)
-    return draws.map(batch).prefetch(core.PREFETCH_BATCHES)
+    return core.ready(draws.map(batch))
 
 
 def balanced_subset(labels, per_class: int, *, seed: int = 42):
@@ -285,9 +285,7 @@ class FewLabels:
             unlabelled = endless(self.unlabelled, size=unlabelled_ratio * batch_size, salt=1)
             ds = tf.data.Dataset.zip(labelled, unlabelled).map(
                 lambda xy, u: ((xy[0], tf.cast(u[0], tf.float32) / 255.0), xy[1]))
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return ds.take(steps).prefetch(core.PREFETCH_BATCHES).with_options(options)
+        return core.ready(ds.take(steps))
 
 
 def few_labels(name: str = "mnist", per_class: int = 10, *, batch_size: int = 256,

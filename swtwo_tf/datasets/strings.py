@@ -332,7 +332,7 @@ def fixed_pipeline(strings: DigitStrings, batch_size: int = 32):
 
     batches = [padded(strings, b) for b in length_batches(strings, batch_size)]
     ds = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=_signature())
-    return ds.apply(tf.data.experimental.assert_cardinality(len(batches)))
+    return core.ready(ds.apply(tf.data.experimental.assert_cardinality(len(batches))))
 
 
 def training_pipeline(maker: StringMaker, count: int, batch_size: int, seed: int):
@@ -351,7 +351,7 @@ def training_pipeline(maker: StringMaker, count: int, batch_size: int, seed: int
 
     ds = tf.data.Dataset.from_generator(batches, output_signature=_signature())
     ds = ds.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
-    return ds.prefetch(core.PREFETCH_BATCHES)
+    return core.ready(ds)
 
 
 def digit_strings(split: str = "documented", *, batch_size: int = 32, seed: int = 42,
