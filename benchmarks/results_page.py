@@ -30,8 +30,8 @@ COMMAND = ".venv/bin/python benchmarks/results_page.py"
 
 #: Columns every result table starts with, in this order, when any row has them.
 MAIN_COLUMNS = ("notebook", "dataset", "model", "split", "part", "cpu_kind", "ms_per_step",
-                "share", "epoch_seconds", "test_accuracy", "der", "beam_der", "string_accuracy",
-                "epochs",
+                "share", "epoch_seconds", "test_accuracy", "as_recorded_accuracy", "der",
+                "beam_der", "string_accuracy", "epochs",
                 "train_seconds", "train_cpu_seconds", "parameters", "status", "wall_seconds",
                 "cpu_seconds", "budget_seconds", "within_budget")
 HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time",
@@ -42,14 +42,17 @@ HEADINGS = {"test_accuracy": "test accuracy", "train_seconds": "train wall time"
             "share": "share of the step", "epoch_seconds": "per full epoch",
             "der": "digit error rate", "beam_der": "beam: digit error rate",
             "string_accuracy": "strings exact", "stream_der": "streamed: digit error rate",
-            "real_time_factor": "real-time factor"}
+            "real_time_factor": "real-time factor", "as_recorded_accuracy": "as recorded",
+            "speaker_gap": "best - worst speaker"}
 #: Stamped on every row; shown in the section header instead of a column.
 STAMPS = ("command", "date")
 #: A report's table with more columns than this, whose datasets were measured in different
 #: ways, is split into one table per dataset.
 WIDEST = 16
-#: Kept in the JSON but too long for a table cell (chapters 09 and 10's accuracy curves).
-HIDDEN = ("curves", "severities", "pgd20_curve", "deletion_accuracy", "deletion_fractions")
+#: Kept in the JSON but too long for a table cell (chapters 09 and 10's accuracy curves,
+#: chapter 04's accuracy per digit).
+HIDDEN = ("curves", "severities", "pgd20_curve", "deletion_accuracy", "deletion_fractions",
+          "per_digit")
 #: Sections' titles, in the page's (the chapters') order; a report not named here comes
 #: after them, titled by its file name.
 TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter 04)",
@@ -70,7 +73,8 @@ def _cell(key: str, value) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if (key.startswith(("accuracy", "recall")) or key.endswith("accuracy") or key == "share") \
+    if (key.startswith(("accuracy", "recall")) or key.endswith(("accuracy", "_gap"))
+            or key == "share") \
             and isinstance(value, int | float):
         return f"{value * 100:.2f} %"
     if key.endswith("seconds") and isinstance(value, int | float):

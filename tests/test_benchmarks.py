@@ -180,3 +180,21 @@ def test_chapter_07_targets_read_the_rows_they_name():
     rows[2]["test_accuracy"] = 0.94
     rows[4]["train_seconds"] = 800
     assert [row[-1] for row in modern_cnns.targets(rows)] == ["met"] * 4
+
+
+def test_speech_views_score_per_digit_and_speaker_and_summaries_give_the_gap():
+    import numpy as np
+    import speech as speech_bench
+
+    test = speech_bench.TestSets.__new__(speech_bench.TestSets)  # no recordings needed
+    test.labels = np.array([0, 0, 1, 1, 2, 2])
+    test.speakers = np.array(["a", "b", "a", "b", "a", "b"])
+    views = test.views(heard=[0, 0, 1, 2, 2, 2], recorded=[0, 1, 1, 1, 2, 0])
+    assert views["as_recorded_accuracy"] == 0.6667
+    assert views["per_digit"]["1"] == 0.5 and views["per_digit"]["0"] == 1.0
+    assert views["per_speaker"] == {"a": 1.0, "b": 0.6667}
+    folds = [{**_row("spoken_digit", "m", a), "split": f"speaker:{s}", "as_recorded_accuracy": a}
+             for s, a in (("a", 0.9), ("b", 0.7), ("c", 0.8))]
+    summary = speech_bench.loso_summary(folds)
+    assert summary["test_accuracy"] == 0.8 and summary["worst_speaker"] == "speaker:b"
+    assert summary["speaker_gap"] == 0.2 and summary["as_recorded_accuracy"] == 0.8

@@ -109,6 +109,13 @@ def test_pocketsphinx_hears_digits_in_a_clean_string(rec):
     heard = sphinx.transcribe(s.waves)
     errors = evaluation.transcription_errors(["".join(map(str, d)) for d in s.digits], heard)
     assert errors["der"] < 0.6
+    # a recording too short for any word (10 ms) is heard as nothing, not an error
+    assert sphinx.transcribe([np.zeros(80, np.float32)]) == [""]
+    # isolated digits (chapter 04): exactly one of the ten words
+    picked = np.flatnonzero(rec.speakers == "theo")[::25]
+    one = sphinx.transcribe(rec.waves[picked], one_digit=True)
+    assert all(len(h) <= 1 for h in one), one
+    assert np.mean([int(h or -1) for h in one] == rec.labels[picked]) >= 0.6, one
 
 
 def test_swtwo_transcribe_prints_digits_with_times_and_refuses_bad_files(tmp_path, capsys, rec):

@@ -94,3 +94,14 @@ def test_slowest_cells_are_written_as_cell_and_seconds():
              {"cell": 8, "id": "c06", "seconds": 12.2, "source": "EPOCHS | 15"}]
     assert results_page._cell("slowest_cells", cells) == "cell 20 (24 s), cell 8 (12 s)"
     assert results_page._cell("slowest_cells", None) == "-"
+
+
+def test_accuracy_gaps_are_points_and_per_digit_accuracies_stay_in_the_json():
+    assert results_page._cell("speaker_gap", 0.164) == "16.40 %"
+    assert results_page._cell("as_recorded_accuracy", 0.9) == "90.00 %"
+    row = {"dataset": "spoken_digit", "model": "m", "split": "documented", "test_accuracy": 0.99,
+           "per_digit": {str(d): 0.9 for d in range(10)}, "speaker_gap": 0.05}
+    page = results_page.render_report("speech", {"results": [row], "machine": {}})
+    table = [line for line in page.splitlines() if line.startswith("|")]
+    assert not any("per" in line for line in table) and "| 5.00 % |" in table[-1]
+    assert "- per-row per_digit: in the JSON" in page

@@ -78,15 +78,57 @@ def test_pipelines_and_a_validation_set_outside_the_test_set(rec):
 
 
 # ------------------------------------------------------------------ your own files
-def test_load_wav_makes_mono_8khz_and_trims_silence(tmp_path):
-    voice = _tone(440, 0.5, 44_100)
-    silence = np.zeros(22_050, np.float32)
-    stereo = np.stack([np.concatenate([silence, voice, silence])] * 2, axis=1)
-    path = tmp_path / "stereo_44k.wav"
-    soundfile.write(path, stereo, 44_100)
+def test_load_wav_makes_mono_8khz_and_cuts_the_word_out(tmp_path, rec):
+    require_real("spoken_digit")
+    (noisy,), ((start, end),) = speech.as_recorded(rec.waves[:1], seed=1)
+    stereo = np.stack([noisy] * 2, axis=1)
+    path = tmp_path / "seven_16k.wav"
+    soundfile.write(path, stereo, 16_000)  # "recorded" at 16 kHz: resampled on reading
+    soundfile.write(tmp_path / "seven_8k.wav", noisy, RATE)
     wave = speech.load_wav(path)
     assert wave.ndim == 1 and wave.dtype == np.float32
-    assert abs(len(wave) - 0.5 * RATE) < 0.05 * RATE  # the silence is gone, the tone stays
+    assert np.abs(wave).max() == pytest.approx(speech.LEVEL, rel=1e-5)
+    word = (end - start) / RATE
+    assert word - 0.1 < len(wave) / RATE < word + 0.35, "the word stays, the noise around goes"
+    assert len(noisy) / RATE > word + 0.9
+    assert len(speech.load_wav(tmp_path / "seven_8k.wav", trim=False)) == len(noisy)
+
+
+def test_as_recorded_places_each_word_inside_room_noise(rec):
+    require_real("spoken_digit")
+    waves, spans = speech.as_recorded(rec.waves[:20], seed=0)
+    again, _ = speech.as_recorded(rec.waves[:20], seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(waves, again, strict=True))
+    for wave, (start, end), clean in zip(waves, spans, rec.waves[:20], strict=True):
+        word = clean[:np.flatnonzero(clean)[-1] + 1]
+        assert end - start == len(word) and RATE <= len(wave) - len(word) <= 3 * RATE
+        assert 0.05 <= np.abs(wave).max() <= 0.2 + 1e-6
+        outside = np.concatenate([wave[:start], wave[end:]])
+        assert np.abs(outside).max() > 0, "noise around the word"
+        assert np.corrcoef(wave[start:end], word)[0, 1] > 0.9, "SNR >= 10 dB: corr >= 0.95"
+
+
+def test_endpointing_finds_words_as_people_record_them(rec):
+    """WebRTC's voice-activity detector, "the loudest speech segment" and the noise-floor
+    trim cut most words out of 1-3 s of pink noise at 10-30 dB SNR whole (to 50 ms), keeping
+    a few tens of ms of noise (the 50 ms edges)."""
+    require_real("spoken_digit")
+    picked = np.random.default_rng(1).choice(len(rec.waves), 100, replace=False)
+    waves, spans = speech.as_recorded(rec.waves[picked], seed=0)
+    whole, extra = [], []
+    for wave, (start, end) in zip(waves, spans, strict=True):
+        at, to = speech.endpoint_span(wave)
+        np.testing.assert_array_equal(speech.endpoint(wave), wave[at:to])
+        whole.append(at <= start + 0.05 * RATE and to >= end - 0.05 * RATE)
+        extra.append((to - at - (end - start)) / RATE)
+    assert np.mean(whole) >= 0.8, np.mean(whole)
+    assert np.median(extra) < 0.15, np.median(extra)
+    with pytest.raises(ValueError, match="wave must be 1-D"):
+        speech.endpoint(np.zeros((2, 800), np.float32))
+    quiet = np.zeros(RATE, np.float32)
+    quiet[3_000:3_800] = 0.01 * np.sin(np.arange(800))  # no speech frame: the energy rule
+    np.testing.assert_array_equal(speech.endpoint(quiet), speech.trim_silence(quiet))
+    assert speech.endpoint_span(quiet) == (2_880, 3_840)  # whole 20 ms frames
 
 
 @pytest.mark.parametrize("content, match", [

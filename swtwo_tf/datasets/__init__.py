@@ -6,6 +6,8 @@
   fashion_mnist; chapters 01-02), ``speech`` (spoken_digit; 03-04), ``text`` (imdb_reviews;
   05), ``strings`` (digit_strings, connected digits made from FSDD by the kit; 08),
   ``multimodal`` (seen_and_heard, MNIST images paired with spoken digits by the kit; 10).
+- ``voices``: more speakers for spoken digits, made by the kit from the text-to-speech engines
+  installed (chapter 04; not a registered dataset: ``speech_datasets(extra=...)`` takes them).
 
     from swtwo_tf import datasets
     train = datasets.load("mnist", "train", as_supervised=True)

@@ -27,6 +27,8 @@ from swtwo_tf.datasets import core, registry, samples
 SAMPLE_RATE = 8_000
 #: Fixed input length in samples (1 s): 99.8 % of FSDD recordings are shorter.
 LENGTH = 8_000
+#: Peak level of your own recordings after endpointing (FSDD's median peak is about 0.22).
+LEVEL = 0.25
 #: Your own files may be at most this long before trimming (seconds).
 MAX_SECONDS = 10.0
 FSDD_NAME = re.compile(r"^(?P<digit>\d)_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>\d+)\.wav$")
@@ -51,6 +53,13 @@ class Recordings:
         idx = np.asarray(idx)
         return Recordings(self.waves[idx], self.labels[idx], self.speakers[idx],
                           self.indices[idx], self.source)
+
+    def __add__(self, other: Recordings) -> Recordings:
+        """Both sets of recordings, ``self``'s first (its ``source`` is kept)."""
+        if not isinstance(other, Recordings):
+            return NotImplemented
+        return Recordings(*(np.concatenate([getattr(self, k), getattr(other, k)])
+                            for k in ("waves", "labels", "speakers", "indices")), self.source)
 
 
 @dataclass
@@ -117,6 +126,16 @@ def split_indices(rec: Recordings, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(~test), np.flatnonzero(test)
 
 
+def training_indices(rec: Recordings, split: str, validation_fraction: float = 0.1,
+                     seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, validation)`` positions of a split's training part, the validation share
+    carved with ``seed`` exactly as :func:`speech_datasets` carves it (chapter 04 replays the
+    training part and scores the validation part when it personalises a model)."""
+    val_idx, train_idx = core.split_off_validation(split_indices(rec, split)[0],
+                                                   validation_fraction, seed)
+    return train_idx, val_idx
+
+
 def speech_datasets(
     split: str = "documented",
     *,
@@ -125,18 +144,26 @@ def speech_datasets(
     seed: int = 42,
     data_dir: str | os.PathLike | None = None,
     rec: Recordings | None = None,
+    extra: Recordings | None = None,
 ) -> SpeechData:
     """Batched pipelines of fixed-length waveforms for one split (see the module docstring).
 
     The validation set is carved from the training part with a fixed ``seed``; training
     batches are reshuffled every epoch with the same seed. Pass ``rec`` (from
     :func:`recordings`) to build several splits without reading the data again.
+
+    ``extra`` recordings (for example ``voices.synthetic_recordings()``, voices made by the
+    kit) join the training part only; validation and test stay real recordings.
     """
     rec = rec or recordings(data_dir)
-    train_idx, test_idx = split_indices(rec, split)
-    val_idx, train_idx = core.split_off_validation(train_idx, validation_fraction, seed)
+    train_idx, val_idx = training_indices(rec, split, validation_fraction, seed)
+    test_idx = split_indices(rec, split)[1]
     n_val = len(val_idx)
-    return SpeechData(split, pipeline(rec, train_idx, batch_size, shuffle=True, seed=seed),
+    train = rec
+    if extra is not None:
+        train = rec.subset(train_idx) + extra
+        train_idx = np.arange(len(train.waves))
+    return SpeechData(split, pipeline(train, train_idx, batch_size, shuffle=True, seed=seed),
                       pipeline(rec, val_idx, batch_size), pipeline(rec, test_idx, batch_size),
                       rec.speakers[test_idx],
                       sizes={"train": len(train_idx), "validation": n_val,
@@ -177,10 +204,7 @@ def personal_datasets(voice: Recordings, *, tune_takes: int = 3, replay: Recordi
     else:
         picked = np.random.default_rng(seed).permutation(len(replay.waves))[:2 * replay_size]
         old_train, old_val = picked[:replay_size], picked[replay_size:]
-        mixed = Recordings(np.concatenate([voice.waves[tune], replay.waves[old_train]]),
-                           np.concatenate([voice.labels[tune], replay.labels[old_train]]),
-                           np.concatenate([voice.speakers[tune], replay.speakers[old_train]]),
-                           np.concatenate([voice.indices[tune], replay.indices[old_train]]))
+        mixed = voice.subset(tune) + replay.subset(old_train)
         train_idx = np.arange(len(mixed.waves))
         validation = pipeline(replay, old_val, batch_size)
     return SpeechData(f"personal:{tune_takes}",
@@ -238,10 +262,97 @@ def trim_silence(wave: np.ndarray, threshold_db: float = 40.0, frame: int = 160)
     return wave[loud[0] * frame:(loud[-1] + 1) * frame]
 
 
+def endpoint_span(wave: np.ndarray, *, aggressiveness: int = 2, frame_ms: int = 30,
+                  gap: float = 0.2, margin: float = 0.1, floor_db: float = 6.0,
+                  edge: float = 0.05) -> tuple[int, int]:
+    """Where the spoken word is in a longer 8 kHz recording (endpointing): ``(start, end)``
+    samples, as ``load_wav`` and ``swtwo predict`` cut your own recordings (:func:`endpoint`).
+
+    1. WebRTC's voice-activity detector (``webrtcvad``, ``aggressiveness`` 0-3) marks each
+       ``frame_ms`` frame speech or not; runs of speech frames less than ``gap`` seconds apart
+       are one segment; the segment with the most energy is the word (the detector also fires
+       on noise now and then, but more weakly), widened by ``margin`` seconds either side,
+       since the detector misses weak sounds at a word's edges (the "s" of "six").
+    2. The cut is then tightened by energy: the room's noise floor is the median level of the
+       10 ms frames outside it, and frames at its edges less than ``floor_db`` above that floor
+       are dropped, ``edge`` seconds kept beyond the first and last louder frame. A model
+       trained on tightly cut clips (FSDD's) hears noise before a word as part of it.
+
+    With no speech frame at all, the energy rule :func:`trim_silence` decides.
+    """
+    import webrtcvad
+
+    wave = np.asarray(wave, np.float32)
+    if wave.ndim != 1:
+        raise ValueError(f"wave must be 1-D (one recording), got shape {wave.shape}")
+    vad, size = webrtcvad.Vad(aggressiveness), SAMPLE_RATE * frame_ms // 1000
+    pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2")
+    speech_frames = [i for i in range(len(wave) // size)
+                     if vad.is_speech(pcm[i * size:(i + 1) * size].tobytes(), SAMPLE_RATE)]
+    if not speech_frames:
+        kept = trim_silence(wave)
+        start = (kept.ctypes.data - wave.ctypes.data) // wave.itemsize if kept.size else 0
+        return start, start + len(kept)
+    runs = np.split(np.array(speech_frames),
+                    np.flatnonzero(np.diff(speech_frames) > 1 + gap * 1000 / frame_ms) + 1)
+    energy = [np.sum(np.square(wave[r[0] * size:(r[-1] + 1) * size])) for r in runs]
+    best = runs[int(np.argmax(energy))]
+    pad = int(margin * SAMPLE_RATE)
+    start, end = max(best[0] * size - pad, 0), min((best[-1] + 1) * size + pad, len(wave))
+    tick = SAMPLE_RATE // 100  # 10 ms frames for the level
+    count = len(wave) // tick
+    level = np.sqrt(np.mean(np.square(wave[:count * tick]).reshape(count, tick), axis=1))
+    first, last = start // tick, min(-(-end // tick), count)
+    outside = np.concatenate([level[:first], level[last:]])
+    if outside.size < 5:  # no room noise to measure: keep the detector's cut
+        return start, end
+    loud = np.flatnonzero(level[first:last] > np.median(outside) * 10 ** (floor_db / 20))
+    if loud.size == 0:
+        return start, end
+    keep = round(edge * SAMPLE_RATE)
+    return (max((first + loud[0]) * tick - keep, start),
+            min((first + loud[-1] + 1) * tick + keep, end))
+
+
+def endpoint(wave: np.ndarray, **options) -> np.ndarray:
+    """The spoken word cut out of a longer recording: ``wave`` between the two samples
+    :func:`endpoint_span` finds (``options`` go to it)."""
+    wave = np.asarray(wave, np.float32)
+    start, end = endpoint_span(wave, **options)
+    return wave[start:end]
+
+
+def as_recorded(waves, *, seed: int = 0, around: tuple[float, float] = (1.0, 3.0),
+                snr: tuple[float, float] = (10.0, 30.0),
+                peak: tuple[float, float] = (0.05, 0.2)) -> tuple[list, np.ndarray]:
+    """FSDD clips as people record a digit: each word (its zero padding dropped) at a random
+    offset inside ``around`` seconds of room noise (pink: power falling 3 dB per octave, at an
+    SNR drawn from ``snr`` dB against the word), the whole at a peak level drawn from ``peak``.
+
+    Returns ``(recordings, spans)``: the variable-length waveforms and each word's
+    ``(start, end)`` sample. Deterministic for a ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    out, spans = [], []
+    for wave in np.asarray(waves, np.float32):
+        word = wave[:np.flatnonzero(wave)[-1] + 1] if wave.any() else wave
+        total = len(word) + int(rng.uniform(*around) * SAMPLE_RATE)
+        start = int(rng.integers(0, total - len(word) + 1))
+        spectrum = np.fft.rfft(rng.normal(size=total))
+        noise = np.fft.irfft(spectrum / np.sqrt(np.maximum(np.arange(len(spectrum)), 1)), total)
+        power = np.mean(np.square(word, dtype=np.float64)) if len(word) else 1e-6
+        noise *= np.sqrt(power / np.mean(noise ** 2) / 10 ** (rng.uniform(*snr) / 10))
+        noise[start:start + len(word)] += word
+        out.append((noise * rng.uniform(*peak) / np.abs(noise).max()).astype(np.float32))
+        spans.append((start, start + len(word)))
+    return out, np.array(spans)
+
+
 def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS,
              trim: bool = True) -> np.ndarray:
-    """Read your own recording as the models expect it: mono float32 at 8 kHz, silence trimmed
-    (``trim=False`` keeps it, so times in the result are times in the file).
+    """Read your own recording as the models expect it: mono float32 at 8 kHz, the word cut
+    out by :func:`endpoint` (``trim=False`` keeps the whole file, so times in the result are
+    times in the file), its peak scaled to ``LEVEL``.
 
     Stereo is averaged to mono; any sample rate is resampled to 8 kHz with soxr (high
     quality). Raises :class:`AudioFileError` naming the file when it is missing, unreadable,
@@ -270,7 +381,10 @@ def load_wav(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS,
         wave = soxr.resample(wave, rate, SAMPLE_RATE).astype(np.float32)
     if np.abs(wave).max() < 1e-4:
         raise AudioFileError(f"{path}: the recording is silent")
-    return trim_silence(wave) if trim else wave
+    if not trim:
+        return wave
+    wave = endpoint(wave)
+    return wave * np.float32(LEVEL / np.abs(wave).max())
 
 
 def load_wav_folder(folder: str | os.PathLike) -> Recordings:

@@ -148,15 +148,16 @@ def _file(item, kind: str) -> Path:
 
 
 def _wave(path: Path, length: int) -> np.ndarray:
-    """A WAV file as the speech models were trained: mono, 8 kHz, silence trimmed, padded to
-    the model's ``length`` samples; ``AudioFileError`` if the speech is longer."""
+    """A WAV file as the speech models were trained: mono, 8 kHz, the word cut out
+    (``speech.endpoint``, which keeps 0.1 s either side), cropped or padded to the model's
+    ``length`` samples; ``AudioFileError`` if the speech is longer than that plus the margins."""
     from swtwo_tf.datasets import speech
 
     wave = speech.load_wav(path)
-    if len(wave) > length:
+    if len(wave) > length + 0.2 * speech.SAMPLE_RATE:
         raise speech.AudioFileError(
-            f"{path}: {len(wave) / speech.SAMPLE_RATE:.2f} s of speech after trimming "
-            f"silence; the model hears at most {length / speech.SAMPLE_RATE:g} s")
+            f"{path}: {len(wave) / speech.SAMPLE_RATE:.2f} s of speech after endpointing; "
+            f"the model hears at most {length / speech.SAMPLE_RATE:g} s")
     return speech.fix_length(wave, length)
 
 
@@ -210,8 +211,9 @@ def classify(model, inputs, *, class_names, top_k: int = 3) -> list[dict]:
     reads, each prepared the way the model was trained:
 
     - image models: paths of PNG/JPEG files (:func:`swtwo_tf.features.images.load_image_file`);
-    - audio models: paths of WAV files (``datasets.speech.load_wav``: mono, 8 kHz, silence
-      trimmed, then padded to the model's input length; longer speech is refused);
+    - audio models: paths of WAV files (``datasets.speech.load_wav``: mono, 8 kHz, the word
+      cut out by voice-activity detection, then fitted to the model's input length; longer
+      speech is refused);
     - text models: strings, and ``.txt`` files given as ``pathlib.Path`` (a ``str`` is
       always the text itself);
     - fused image-and-recording models (chapter 10): images and WAV files, the i-th image

@@ -17,19 +17,23 @@ WORDS = {"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 
          "seven": 7, "eight": 8, "nine": 9}
 GRAMMAR = ("#JSGF V1.0;\ngrammar digits;\npublic <digits> = <digit>+;\n<digit> = "
            + " | ".join(WORDS) + ";\n")
+#: Exactly one of the ten digit words: isolated digits (chapter 04's recordings).
+ONE_DIGIT = ("#JSGF V1.0;\ngrammar digit;\npublic <digit> = "
+             + " | ".join(w for w in WORDS if w != "oh") + ";\n")
 RATE = 16_000
 
 
 class SphinxDigits:
     """``transcribe(wave)`` -> ``(digits, [(digit, start s, end s), ...])`` for an 8 kHz
-    waveform in [-1, 1], decoded by PocketSphinx with the digit grammar :data:`GRAMMAR`."""
+    waveform in [-1, 1], decoded by PocketSphinx with the digit grammar :data:`GRAMMAR`
+    (``one_digit=True``: :data:`ONE_DIGIT`, exactly one of the ten digit words)."""
 
-    def __init__(self, sample_rate: int = 8_000):
+    def __init__(self, sample_rate: int = 8_000, *, one_digit: bool = False):
         from pocketsphinx import Decoder
 
         self.sample_rate = sample_rate
         self.decoder = Decoder(jsgf=None, lm=None, loglevel="FATAL", samprate=RATE)
-        self.decoder.add_jsgf_string("digits", GRAMMAR)
+        self.decoder.add_jsgf_string("digits", ONE_DIGIT if one_digit else GRAMMAR)
         self.decoder.activate_search("digits")
 
     def transcribe(self, wave) -> tuple[str, list[tuple[int, float, float]]]:
@@ -46,11 +50,12 @@ class SphinxDigits:
         self.decoder.end_utt()
         frame = 1 / 100  # PocketSphinx's frames are 10 ms
         words = [(WORDS[s.word.split("(")[0]], s.start_frame * frame, (s.end_frame + 1) * frame)
-                 for s in self.decoder.seg() if s.word.split("(")[0] in WORDS]
+                 for s in self.decoder.seg() or () if s.word.split("(")[0] in WORDS]
         return "".join(str(d) for d, _, _ in words), words
 
 
-def transcribe(waves, sample_rate: int = 8_000) -> list[str]:
-    """The digit string PocketSphinx hears in each waveform of ``waves``."""
-    sphinx = SphinxDigits(sample_rate)
+def transcribe(waves, sample_rate: int = 8_000, *, one_digit: bool = False) -> list[str]:
+    """The digit string PocketSphinx hears in each waveform of ``waves`` (``one_digit``: the
+    one digit; "" when it hears none)."""
+    sphinx = SphinxDigits(sample_rate, one_digit=one_digit)
     return [sphinx.transcribe(w)[0] for w in waves]
