@@ -62,6 +62,8 @@ TITLES = {"images": "Images (chapters 01-02)", "speech": "Spoken digits (chapter
           "speech_ctc": "Connected digit strings: CTC, beam search, streaming (chapter 08)",
           "trust": "Trustworthy models: explanations, attacks, privacy (chapter 09)",
           "multimodal": "A digit seen and heard: fusion and retrieval (chapter 10)",
+          "multimodal_scratch": "A digit seen and heard: retrieval learned from the pairs alone "
+          "(chapter 10)",
           "distributed": "Several workers: the MNIST recipe with tf.distribute (chapter 11)",
           "quick_mode": "Quick mode: each chapter alone (budget: 90 s with AVX-512, 3 min without)",
           "profile": "Where a training step's time goes (image and speech recipes)"}

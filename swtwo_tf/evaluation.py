@@ -156,8 +156,11 @@ def reference(benchmark: str, dataset: str, model: str, *, split: str | None = N
     """
     report = _benchmark(benchmark)
     if report is None:
-        raise FileNotFoundError(f"benchmarks/results/{benchmark}.json is missing: "
-                                f"run benchmarks/{benchmark}.py")
+        script, _, option = benchmark.partition("_")  # multimodal_scratch: multimodal.py --scratch
+        if (config.REPO_ROOT / "benchmarks" / f"{benchmark}.py").is_file() or not option:
+            script, option = benchmark, ""
+        raise FileNotFoundError(f"benchmarks/results/{benchmark}.json is missing: run "
+                                f"benchmarks/{script}.py" + (f" --{option}" if option else ""))
     for row in report["results"]:
         if (row["dataset"], row["model"], row.get("split"), row.get("part")) == (
                 dataset, model, split, part):

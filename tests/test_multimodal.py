@@ -66,6 +66,22 @@ def test_the_held_out_speaker_is_only_in_the_test_pairs(held_out, rec):
     assert used == train_recordings  # every training recording is used
 
 
+def test_extra_recordings_are_paired_with_training_images_only(rec, held_out):
+    """Extra (e.g. synthetic) voices join the training pairs; the FSDD pairs stay as they were."""
+    rng = np.random.default_rng(0)
+    extra = speech.Recordings(rng.normal(0, 0.1, (40, speech.LENGTH)).astype(np.float32),
+                              np.repeat(np.arange(10), 4), np.array(["tts:a", "tts:b"] * 20),
+                              np.tile(np.arange(4), 10), source="synthetic")
+    data = multimodal.paired_digits("speaker:theo", recordings=rec, extra=extra)
+    train = data.parts["train"]
+    assert {"tts:a", "tts:b"} <= set(train.speakers)
+    assert np.array_equal(train.recordings.labels[train.recording_ids], train.labels)
+    assert set(train.recording_ids) >= set(len(rec.waves) + np.arange(40))  # each one used
+    for part in ("validation", "test"):
+        assert not {"tts:a", "tts:b"} & set(data.parts[part].speakers), part
+        np.testing.assert_array_equal(data.parts[part].waves, held_out.parts[part].waves)
+
+
 def test_documented_split_tests_on_takes_0_to_4(rec):
     require_real("mnist")
     data = datasets.pipelines("seen_and_heard", split="documented", recordings=rec)

@@ -10,7 +10,9 @@ The kit builds the pairs itself, deterministically, from the two TFDS datasets:
 - every image of a part is paired with a recording of the same digit from the same part, the
   recordings of each digit taken in a seeded order and reused in turn (an image appears in one
   pair, a recording in many). So train, validation and test pairs never share an image or a
-  recording, and the test pairs cover the whole MNIST test set.
+  recording, and the test pairs cover the whole MNIST test set;
+- ``extra`` recordings (the synthetic voices of ``voices.synthetic_recordings``, chapter 04)
+  join the training recordings only, as they do in ``speech.speech_datasets``.
 
 :func:`corrupt_images` and :func:`corrupt_audio` degrade one modality at a chosen severity in
 [0, 1] (0 leaves it clean), so a chapter can draw accuracy against severity for each kind.
@@ -122,15 +124,20 @@ def pair_by_label(image_labels, recording_labels, seed: int = 42) -> np.ndarray:
 
 def paired_digits(split: str = "documented", *, batch_size: int = 64, seed: int = 42,
                   validation_fraction: float = 0.1, data_dir: str | os.PathLike | None = None,
-                  recordings: speech.Recordings | None = None) -> PairedData:
+                  recordings: speech.Recordings | None = None,
+                  extra: speech.Recordings | None = None) -> PairedData:
     """The paired data of one split (see the module docstring).
 
     ``split`` is ``"documented"`` or ``"speaker:<name>"`` (a speaker held out of training,
     as in chapter 04); ``recordings`` (from :func:`speech.recordings`) skips reading them again.
+    ``extra`` recordings are paired with training images only.
     """
     rec = recordings or speech.recordings(data_dir)
     rec_train, rec_test = speech.split_indices(rec, split)
     rec_val, rec_train = core.split_off_validation(rec_train, validation_fraction, seed)
+    if extra is not None:  # after FSDD's recordings, so their positions stay as they were
+        rec_train = np.concatenate([rec_train, len(rec.waves) + np.arange(len(extra.waves))])
+        rec = rec + extra
     x, y = core.arrays("mnist", "train", data_dir)
     x_test, y_test = core.arrays("mnist", "test", data_dir)
     img_val, img_train = core.split_off_validation(len(x), validation_fraction, seed)
