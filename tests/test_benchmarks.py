@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +199,20 @@ def test_speech_views_score_per_digit_and_speaker_and_summaries_give_the_gap():
     summary = speech_bench.loso_summary(folds)
     assert summary["test_accuracy"] == 0.8 and summary["worst_speaker"] == "speaker:b"
     assert summary["speaker_gap"] == 0.2 and summary["as_recorded_accuracy"] == 0.8
+
+
+def test_chapter_10_recall_target_ignores_the_steps_control():
+    import multimodal as bench
+
+    results = Path(__file__).parents[1] / "benchmarks" / "results"
+    rows = [*json.loads((results / "multimodal.json").read_text())["results"],
+            *json.loads((results / "multimodal_scratch.json").read_text())["results"]]
+    control = {"dataset": "seen_and_heard", "split": "documented", "recall_at_1": 0.999,
+               "model": "contrastive, encoders from scratch" + bench.CONTROL}
+
+    def recall_row(rows):
+        return next(r for r in bench.targets(rows) if r[1] == "recall@1 >= 95 %")
+
+    before = recall_row(rows)
+    assert recall_row([*rows, control]) == before  # a control is not a candidate
+    assert bench.CONTROL not in before[2]

@@ -85,6 +85,15 @@ def test_resnet_depth_and_its_plain_twin():
     assert len(_layers(with_shortcuts, "Add")) == 9
 
 
+def test_stem_pool_halves_every_stage_so_double_widths_cost_about_the_same():
+    narrow = modern.resnet(None, widths=(16, 32, 64))
+    pooled = modern.resnet(None, widths=(32, 64, 128), stem_pool=True)
+    sizes = [layer.output.shape[1] for layer in _layers(pooled, "Add")]
+    assert sizes == [14, 14, 7, 7, 4, 4]  # 28 x 28 only in the stem
+    ratio = modern.multiply_adds(pooled) / modern.multiply_adds(narrow)
+    assert 0.9 < ratio < 1.2, ratio  # 4x the work per position, a quarter of the positions
+
+
 def test_bad_architecture_arguments_are_named():
     with pytest.raises(ValueError, match="widths"):
         modern.resnet(widths=())

@@ -81,17 +81,22 @@ def _check_widths(widths, units) -> None:
 
 def resnet(augment: str | None = "clothes", *, widths: tuple[int, ...] = (16, 32, 64),
            units: int = 2, shortcuts: bool = True, batch_norm: bool = True,
-           dropout: float = 0.0, classes: int = 10, name: str = "resnet") -> keras.Model:
+           stem_pool: bool = False, dropout: float = 0.0, classes: int = 10,
+           name: str = "resnet") -> keras.Model:
     """A small ResNet for 28x28 images: a 3x3 stem, then one stage per width of ``units``
     residual units (each stage after the first halves the image: 28 -> 14 -> 7), global
     average pooling, softmax. ``2 * units * len(widths) + 1`` convolutions deep.
 
     ``shortcuts=False`` (and ``batch_norm=False``) build the same stack without them, the
-    comparison of "why depth needs shortcuts".
+    comparison of "why depth needs shortcuts". ``stem_pool=True`` max-pools after the stem,
+    as the ImageNet ResNet does: every stage then sees a quarter of the positions, so twice
+    the widths cost about the same multiply-adds.
     """
     _check_widths(widths, units)
     inputs, x = _input(augment)
     x = conv_bn(x, widths[0], batch_norm=batch_norm)
+    if stem_pool:
+        x = layers.MaxPooling2D(2)(x)
     for stage, width in enumerate(widths):
         for unit in range(units):
             strides = 2 if stage > 0 and unit == 0 else 1
