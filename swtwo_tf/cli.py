@@ -55,7 +55,8 @@ def _course(args) -> int:
         raise ValueError(f"notebook not found: {', '.join(missing)}")
     if not notebooks:
         raise ValueError("no chapters found: expected notebooks/NN_topic.ipynb files")
-    failures = course.run(notebooks, Path(args.out), quick=args.quick, timeout=args.timeout)
+    failures = course.run(notebooks, Path(args.out), quick=args.quick,
+                          timeout=args.timeout or course.CELL_TIMEOUT)
     return 1 if failures else 0
 
 
@@ -237,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--out", default=str(config.REPO_ROOT / "build"),
                     help="output folder (default: build/)")
     co.add_argument("--quick", action="store_true", help="quick mode (SWTWO_QUICK=1)")
-    co.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    co.add_argument("--timeout", type=int, default=None,
+                    help="seconds allowed per cell (default: 4 hours)")
     co.set_defaults(func=_course)
 
     # a fused model (seen_and_heard, image+audio) is built from two trained models (chapter 10)

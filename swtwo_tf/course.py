@@ -175,7 +175,13 @@ def _summary(path: Path, title: str, status: str, seconds: float, executed: Path
     return "\n".join(lines) + "\n"
 
 
-def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int = 3600,
+#: Seconds one cell may run before ``run`` interrupts it: a guard against a hung kernel, set
+#: above the longest full-mode cell (chapter 07's architecture table trains four networks, over
+#: an hour on a 2-core AVX-512 CPU and longer on AVX2).
+CELL_TIMEOUT = 4 * 3600
+
+
+def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int = CELL_TIMEOUT,
         record: str | os.PathLike | None = COURSE_RESULTS) -> int:
     """Execute ``notebooks`` into ``out``; returns the number of chapters that failed.
 
@@ -218,7 +224,12 @@ def run(notebooks: list[Path], out: Path, *, quick: bool = False, timeout: int =
         try:
             client.execute()
             status = "passed"
-        except (CellExecutionError, CellTimeoutError) as exc:
+        except CellTimeoutError:  # nbclient interrupted the kernel: say so, not "KeyboardInterrupt"
+            failures += 1
+            where = (_first_error(nb) or "a cell").split(":")[0]
+            status = (f"FAILED ({where} ran past the {timeout} s a cell may take; "
+                      "swtwo course --timeout SECONDS allows more)")
+        except CellExecutionError as exc:
             failures += 1
             status = f"FAILED ({_first_error(nb) or str(exc).splitlines()[0]})"
         seconds = time.perf_counter() - start

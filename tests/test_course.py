@@ -195,3 +195,12 @@ def test_course_runs_chapters_and_writes_summaries(tmp_path, monkeypatch):
     good_row, bad_row = chapters["98_good"][kind], chapters["99_bad"][kind]
     assert good_row["status"] == "passed" and bad_row["status"] == "failed"
     assert good_row["cpu_seconds"] >= 0.5  # the real kernel's CPU time
+
+
+@pytest.mark.slow
+def test_a_cell_past_the_timeout_is_reported_as_such(tmp_path):
+    slow = _notebook(tmp_path / "97_slow.ipynb", ["import time\ntime.sleep(30)"])
+    out = tmp_path / "build"
+    assert course.run([slow], out, quick=True, timeout=2, record=None) == 1
+    page = (out / "summary" / "97_slow.md").read_text()
+    assert "ran past the 2 s a cell may take" in page and "--timeout" in page

@@ -132,7 +132,7 @@ _register("mnist", "MNIST handwritten digits (28x28 grey, 10 classes)",
                   # chapter 11: the recipe on worker processes (quick mode: 40 steps)
                   "convnet_workers": (0.99, 0.85, 0.3),
                   # chapter 07: FixMatch from 10 labels per digit (quick mode: 16 steps)
-                  "few_labels": (0.97, 0.35, 0.1)})
+                  "few_labels": (0.95, 0.35, 0.1)})
 _register("fashion_mnist", "Fashion-MNIST clothing images (28x28 grey, 10 classes)",
           ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
            "Sneaker", "Bag", "Ankle boot"), quick_examples=5_000, licence="MIT",
@@ -144,7 +144,7 @@ _register("fashion_mnist", "Fashion-MNIST clothing images (28x28 grey, 10 classe
                   # distilled student, the best of the three ways to learn the two-class
                   # task B from 50 labels per class (quick mode: 8 steps, so only the
                   # network from scratch learns; chance is 0.5)
-                  "architecture": (0.92, 0.15, 0.1), "student": (0.75, 0.2, 0.1),
+                  "architecture": (0.9, 0.15, 0.1), "student": (0.75, 0.2, 0.1),
                   "transfer": (0.8, 0.6, 0.3)})
 
 
