@@ -29,6 +29,18 @@ def source(obj) -> tuple[str, Path, int]:
     return "".join(lines), path, first
 
 
+def recipe_line(recipe) -> str:
+    """One comment line with what a ``Recipe`` passes to its builder and trains it with."""
+    arguments = ", ".join(f"{key}={value!r}" for key, value in recipe.kwargs.items())
+    settings = [f"batch {recipe.batch_size}", f"{recipe.epochs} epochs",
+                f"learning rate {recipe.learning_rate:g}"]
+    if recipe.schedule:
+        settings.append(f"{recipe.schedule} schedule")
+    if recipe.early_stopping:
+        settings.append(f"early stopping after {recipe.early_stopping} epochs without gain")
+    return f"# the recipe: {recipe.builder.__name__}({arguments}); {', '.join(settings)}"
+
+
 def show(obj, *, display: bool = True):
     """Display the highlighted source of ``obj`` (a builder, ``training.fit``, a layer class)
     and return ``obj`` unchanged, so a cell can read ``build = lesson.show(vision.convnet)``.
@@ -43,6 +55,8 @@ def show(obj, *, display: bool = True):
     name = getattr(inspect.unwrap(getattr(obj, "builder", obj)), "__name__", "")
     footer = (f"# from {shown}, line {first}; to edit a copy in this session: "
               f"%load -s {name} {path}")
+    if hasattr(obj, "builder"):  # a Recipe: what the code above is trained with
+        footer = recipe_line(obj) + "\n" + footer
     if display:
         try:
             from IPython import get_ipython

@@ -145,6 +145,9 @@ def test_show_prints_the_source_and_where_it_lives(capsys):
     out = capsys.readouterr().out
     assert "def seed_cnn(" in out and "swtwo_tf/models/vision.py" in out
     assert "%load -s seed_cnn" in out
+    assert "# the recipe: seed_cnn(" in out and f"batch {recipe.batch_size}, " in out
+    lesson.show(models.recipe_for("digit_strings", "ctc_streaming"), display=False)
+    assert "ctc_recognizer(bidirectional=False); batch 32, 20 epochs" in capsys.readouterr().out
     assert lesson.show(vision.convnet, display=False) is vision.convnet
     with pytest.raises(TypeError, match="Python function"):
         lesson.show(len)
@@ -164,6 +167,24 @@ def test_every_exercise_of_a_chapter_is_in_its_notebook(path):
     missing = [i for i in exercises.ids(chapter) if f'exercises.check(\\"{i}\\"' not in text]
     assert exercises.ids(chapter) and not missing, (
         f"{path.name} does not run exercises.check for {missing or 'any exercise'}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_exercise_cell_asks_for_the_function_its_check_expects(path):
+    """The stub a notebook gives the learner is the function the registered check tests:
+    ``exercises.check("08.1", min_frames)`` with ``min_frames`` (or ``my_min_frames``) the
+    name of the reference solution (``min_frames``, or ``min_frames_solution``)."""
+    from swtwo_tf import exercises
+
+    calls = re.findall(r'exercises\.check\(\\"([\d.]+)\\", (\w+)\)', path.read_text())
+    assert calls, f"{path.name} checks no exercise"
+
+    def plain(name):
+        return name.removeprefix("my_").removesuffix("_solution")
+
+    wrong = [(i, name, exercises.get(i).solution.__name__) for i, name in calls
+             if plain(name) != plain(exercises.get(i).solution.__name__)]
+    assert not wrong, f"{path.name}: (exercise, stub, what its check tests): {wrong}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

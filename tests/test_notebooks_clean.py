@@ -26,6 +26,8 @@ def test_there_are_chapters():
 def test_stored_without_outputs_and_with_canonical_metadata(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
+    assert path.read_text(encoding="utf-8") == nbformat.writes(nb) + "\n", (
+        f"{path.name} is not laid out as Jupyter writes it (keys sorted): run `make strip`")
     assert nb.metadata == {"kernelspec": CANONICAL_KERNEL, "language_info": {"name": "python"}}
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -28,8 +28,9 @@ def distribute_dataset(strategy, dataset):
 
 def replica_slices(batch: int, replicas: int) -> list[tuple[int, int]]:
     """``[(start, stop), ...]``: the rows of a global batch of ``batch`` examples that each of
-    ``replicas`` replicas reads, as :func:`distribute_dataset` cuts it (the first slices get
-    one row more when ``batch`` does not divide evenly)."""
+    ``replicas`` replicas reads, as :func:`distribute_dataset` cuts it: slices of
+    ``ceil(batch / replicas)`` rows, the last ones shorter (or empty) when ``batch`` does not
+    divide evenly (``tests/test_distribute.py`` compares this with TensorFlow's own cut)."""
     if not isinstance(batch, int) or batch < 0 or not isinstance(replicas, int) or replicas < 1:
         raise ValueError(f"need batch >= 0 and replicas >= 1, got {batch!r}, {replicas!r}")
     size = -(-batch // replicas)  # ceil

@@ -146,7 +146,7 @@ def conv_block(x, filters):
     from keras import layers
 
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)  # as vision.convnet's, and 02.3's
     x = layers.Activation("relu")(x)
     return layers.MaxPooling2D(2)(x)
 

@@ -241,7 +241,8 @@ def _statistics(data) -> tuple:
     return band_statistics(strings.waves)
 
 
-#: How ``benchmarks/speech_ctc.py`` and chapter 08 train the recognisers (``training.train_ctc``).
+#: How ``benchmarks/speech_ctc.py`` and chapter 08 train the recognisers
+#: (``training.train_recipe``).
 RECIPES = {
     ("digit_strings", "ctc_bidirectional"): Recipe(
         ctc_recognizer, batch_size=32, epochs=12, learning_rate=2e-3, schedule="cosine",
