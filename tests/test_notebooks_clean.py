@@ -49,6 +49,9 @@ def test_follows_the_chapter_conventions(path):
     check = next(i for i, c in enumerate(cells) if c.cell_type == "markdown"
                  and c.source.startswith("## Check your result"))
     assert any("assert " in c.source for c in cells[check:] if c.cell_type == "code")
+    assert any(f'record_results("{path.stem}"' in c.source for c in cells[check:]
+               if c.cell_type == "code"), \
+        "the checks record the chapter's numbers (swtwo course reports them)"
     assert any(h.startswith("## Exercises") and "<details>" in h for h in headings)
     for source in code:
         assert "SWTWO_QUICK" not in source and "quick_mode" not in source, \
