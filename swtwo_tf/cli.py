@@ -49,6 +49,8 @@ def _env(args) -> int:
 def _course(args) -> int:
     from swtwo_tf import course
 
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"--timeout: expected a positive number of seconds, got {args.timeout}")
     notebooks = [Path(p) for p in args.notebooks] or course.chapter_notebooks()
     missing = [str(p) for p in notebooks if not p.is_file()]
     if missing:

@@ -126,6 +126,17 @@ def accuracy_floor(dataset: str, model: str, source: str) -> float:
     return full if config.mode_name() == "full" else quick
 
 
+#: Reports that a benchmark script writes with options (the others: ``benchmarks/<name>.py``).
+RERUN = {"multimodal_scratch": "benchmarks/multimodal.py --scratch",
+         "speech_seed43": "benchmarks/speech.py --seed 43 --loso-only "
+                          "--out benchmarks/results/speech_seed43.json"}
+
+
+def _rerun(benchmark: str) -> str:
+    """The command that writes ``benchmarks/results/<benchmark>.json``."""
+    return RERUN.get(benchmark, f"benchmarks/{benchmark}.py")
+
+
 def _benchmark(benchmark: str) -> dict | None:
     """``benchmarks/results/<benchmark>.json`` with each row's ``machine`` beside it, the rows
     of this CPU's kind first (a report can hold AVX-512 and AVX2 rows); None if missing."""
@@ -156,11 +167,8 @@ def reference(benchmark: str, dataset: str, model: str, *, split: str | None = N
     """
     report = _benchmark(benchmark)
     if report is None:
-        script, _, option = benchmark.partition("_")  # multimodal_scratch: multimodal.py --scratch
-        if (config.REPO_ROOT / "benchmarks" / f"{benchmark}.py").is_file() or not option:
-            script, option = benchmark, ""
         raise FileNotFoundError(f"benchmarks/results/{benchmark}.json is missing: run "
-                                f"benchmarks/{script}.py" + (f" --{option}" if option else ""))
+                                + _rerun(benchmark))
     for row in report["results"]:
         if (row["dataset"], row["model"], row.get("split"), row.get("part")) == (
                 dataset, model, split, part):

@@ -76,6 +76,12 @@ def test_course_refuses_missing_notebook(capsys):
     assert "notebook not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5"])
+def test_course_refuses_a_timeout_that_is_not_positive(capsys, seconds):
+    assert cli.main(["course", "--timeout", seconds]) == 2
+    assert "--timeout: expected a positive number of seconds" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["datasets", "status", "--help"],
                                   ["datasets", "download", "--help"], ["course", "--help"],
                                   ["train", "--help"], ["evaluate", "--help"],

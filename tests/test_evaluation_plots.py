@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from swtwo_tf import evaluation, plots
+from swtwo_tf import config, evaluation, plots
 
 matplotlib.use("Agg")
 
@@ -223,3 +223,17 @@ def test_reference_reads_one_row_of_the_benchmark_results():
     assert speech["split"] == "documented"
     with pytest.raises(KeyError, match="has no row mnist/nope; it has: .*mnist/seed_cnn"):
         evaluation.reference("images", "mnist", "nope")
+
+
+@pytest.mark.parametrize("report, command", [
+    ("images", "benchmarks/images.py"),
+    ("multimodal_scratch", "benchmarks/multimodal.py --scratch"),
+    ("speech_seed43", "benchmarks/speech.py --seed 43 --loso-only")])
+def test_a_missing_report_names_the_command_that_writes_it(monkeypatch, report, command):
+    from swtwo_tf import evaluation
+
+    monkeypatch.setattr(evaluation, "_benchmark", lambda name: None)
+    with pytest.raises(FileNotFoundError, match=f"{report}.json is missing: run {command}"):
+        evaluation.reference(report, "spoken_digit", "ensemble")
+    script = config.REPO_ROOT / command.split()[0]
+    assert script.is_file()
