@@ -114,7 +114,8 @@ def main() -> int:
     command = "python benchmarks/speech.py" + (f" --only {args.only}" if args.only else "") + (
         f" --takes {args.takes}" if args.takes != TAKES else "") + (
         f" --seed {args.seed}" if args.seed != SEED else "") + (
-        " --loso-only" if args.loso_only else "")
+        " --loso-only" if args.loso_only else "") + (
+        f" --out {args.out}" if args.out != str(common.RESULTS / "speech.json") else "")
     common.write_report(rows, command, args.out)
     return 0
 
