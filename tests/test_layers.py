@@ -190,3 +190,97 @@ def test_a_log_mel_config_without_spectrum_computes_the_fft():
     config = audio.LogMelSpectrogram().get_config()
     del config["spectrum"]
     assert audio.LogMelSpectrogram.from_config(config).spectrum == "fft"
+
+
+# FusedBatchNormalization: Keras's batch norm on TensorFlow's fused kernel. It must be the
+# same layer to the learner (formula, weights, moving statistics), only faster.
+
+def _norm_pair(**options):
+    from swtwo_tf.layers.normalization import FusedBatchNormalization
+
+    fused = FusedBatchNormalization(momentum=0.9, **options)
+    plain = keras.layers.BatchNormalization(momentum=0.9, **options)
+    x = (RNG.standard_normal((16, 6, 6, 5)) * 3 + 2).astype(np.float32)
+    for layer in (fused, plain):
+        layer.build(x.shape)
+    _randomise(plain)
+    plain.moving_variance.assign(np.abs(plain.moving_variance.numpy()) + 0.5)
+    fused.set_weights(plain.get_weights())
+    return fused, plain, x
+
+
+def test_fused_batch_norm_trains_as_keras_batch_norm():
+    import tensorflow as tf
+
+    fused, plain, x = _norm_pair()
+    x = tf.constant(x)
+    outputs, grads = [], []
+    for layer in (fused, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.sin(y) * y)  # any loss whose gradient varies
+        outputs.append(y.numpy())
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-4, atol=1e-4)
+    for got, want in zip(*grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    for got, want in zip(fused.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # moving statistics too
+    # and the batch was normalised: each channel's mean is beta
+    np.testing.assert_allclose(outputs[0].mean(axis=(0, 1, 2)), fused.beta.numpy(), atol=1e-4)
+    # by the one fused kernel, in training and in inference
+    for training in (True, False):
+        graph = tf.function(lambda t, training=training: fused(t, training=training))
+        ops = {op.type for op in graph.get_concrete_function(x).graph.get_operations()}
+        assert "FusedBatchNormV3" in ops and "Rsqrt" not in ops, sorted(ops)
+
+
+def test_fused_batch_norm_infers_with_the_moving_statistics_as_keras_does():
+    fused, plain, x = _norm_pair()
+    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False),
+                               rtol=1e-5, atol=1e-5)
+    fused.trainable = plain.trainable = False  # a frozen layer infers, even in training
+    before = fused.get_weights()
+    np.testing.assert_allclose(fused(x, training=True), plain(x, training=True),
+                               rtol=1e-5, atol=1e-5)
+    for got, want in zip(fused.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fused_batch_norm_leaves_other_inputs_to_keras():
+    """A dense layer's 2-D output and a masked sequence take the parent's code, unchanged."""
+    from swtwo_tf.layers.normalization import FusedBatchNormalization
+
+    for shape, mask in (((8, 5), None), ((2, 4, 5), np.array([[1, 1, 0, 0], [1] * 4], bool))):
+        x = _floats(*shape)
+        fused, plain = FusedBatchNormalization(), keras.layers.BatchNormalization()
+        np.testing.assert_array_equal(fused(x, training=True, mask=mask),
+                                      plain(x, training=True, mask=mask))
+
+
+def test_a_model_with_fused_batch_norm_saves_and_loads(tmp_path):
+    from swtwo_tf.layers.normalization import FusedBatchNormalization
+
+    assert keras.saving.get_registered_name(FusedBatchNormalization) == (
+        "swtwo>FusedBatchNormalization")
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3),
+                              FusedBatchNormalization(momentum=0.8, epsilon=1e-2)])
+    x = _floats(4, 6, 6, 2)
+    model(x, training=True)  # moves the statistics off their start
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.layers[-1]) is FusedBatchNormalization
+    assert loaded.layers[-1].momentum == 0.8
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6)
+
+
+def test_the_image_cnns_normalise_their_convolutions_with_the_fused_layer():
+    from swtwo_tf.layers.normalization import FusedBatchNormalization
+    from swtwo_tf.models import modern, vision
+
+    for model in (vision.convnet(), modern.resnet(), modern.separable_net()):
+        norms = [layer for layer in model.layers
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+        on_maps = [layer for layer in norms if len(layer.input.shape) == 4]
+        assert on_maps and all(type(layer) is FusedBatchNormalization for layer in on_maps)

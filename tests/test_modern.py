@@ -17,7 +17,9 @@ from swtwo_tf.models.trust import logits
 
 
 def _layers(model, kind):
-    return [layer for layer in model.layers if type(layer).__name__ == kind]
+    """The layers of class ``kind`` or a subclass (the fused batch norm is one)."""
+    return [layer for layer in model.layers
+            if kind in {cls.__name__ for cls in type(layer).__mro__}]
 
 
 def _block(fn, shape, *args, **kwargs):

@@ -160,9 +160,13 @@ def _conv_block_no_pool(x, filters):
 
 
 def _kind(layer) -> str:
+    import keras
+
     name = type(layer).__name__
     if name == "ReLU" or (name == "Activation" and layer.get_config()["activation"] == "relu"):
         return "ReLU"
+    if isinstance(layer, keras.layers.BatchNormalization):  # the kit's fused one too
+        return "BatchNormalization"
     return name
 
 

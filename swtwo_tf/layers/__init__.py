@@ -6,6 +6,8 @@
 - :mod:`swtwo_tf.layers.text` (chapter 05): ``NaiveBayesLogits``, ``MaskedGlobalMaxPooling1D``,
   ``TokenAndPositionEmbedding``, ``TransformerBlock``.
 - :mod:`swtwo_tf.layers.fusion` (chapter 10): ``ModalityDropout``, ``LogitWeights``.
+- :mod:`swtwo_tf.layers.normalization` (chapters 01-02, 07): ``FusedBatchNormalization``,
+  Keras's batch norm on TensorFlow's one-kernel op, in the image CNNs.
 
 Every layer is registered with ``keras.saving.register_keras_serializable(package="swtwo")``
 under its class name (``"swtwo>LogMelSpectrogram"``, ...), so a ``.keras`` file that uses one
@@ -14,6 +16,6 @@ Each layer checks its constructor arguments (a ``ValueError`` names the one that
 and its ``get_config`` holds all of them, so ``from_config(get_config())`` rebuilds it.
 """
 
-from swtwo_tf.layers import audio, fusion, text
+from swtwo_tf.layers import audio, fusion, normalization, text
 
-__all__ = ["audio", "fusion", "text"]
+__all__ = ["audio", "fusion", "normalization", "text"]

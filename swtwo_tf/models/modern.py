@@ -21,6 +21,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from swtwo_tf.layers.normalization import FusedBatchNormalization
 from swtwo_tf.models.recipes import Recipe, register
 from swtwo_tf.models.vision import AUGMENTATIONS, INPUT_SHAPE, augmentation
 
@@ -32,7 +33,7 @@ def conv_bn(x, filters: int, size: int = 3, strides: int = 1, *, batch_norm: boo
     x = layers.Conv2D(filters, size, strides=strides, padding="same", use_bias=not batch_norm,
                       name=name)(x)
     if batch_norm:
-        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = FusedBatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x) if activation else x
 
 
@@ -134,7 +135,7 @@ def separable_unit(x, filters: int, strides: int = 1):
     """A depthwise 3x3 convolution (one 3x3 filter per input channel, no mixing), then a
     pointwise 1x1 convolution that mixes the channels; batch norm and ReLU after each."""
     x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False)(x)
-    x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.9)(x))
+    x = layers.Activation("relu")(FusedBatchNormalization(momentum=0.9)(x))
     return conv_bn(x, filters, 1)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from swtwo_tf.layers.normalization import FusedBatchNormalization
 from swtwo_tf.models.recipes import Recipe, register
 
 INPUT_SHAPE = (28, 28, 1)
@@ -89,6 +90,7 @@ def convnet(
     dropout: float = 0.25,
     batch_norm: bool = True,
     stem_batch_norm: bool = True,
+    fused_batch_norm: bool = True,
     l2: float = 0.0,
     name: str = "convnet",
 ) -> keras.Model:
@@ -105,6 +107,9 @@ def convnet(
         batch_norm: False uses plain biased convolutions (chapter 02 measures what BN buys).
         stem_batch_norm: False skips batch norm in the first block only, where the image is
             largest and normalising it costs the most CPU time for the least benefit.
+        fused_batch_norm: the convolutions' batch norm is ``FusedBatchNormalization`` (Keras's
+            layer and formula on TensorFlow's one-kernel op, a faster step); False uses
+            ``keras.layers.BatchNormalization`` itself (chapter 02 times the two).
         l2: L2 weight penalty on convolutions and the dense head (chapter 02).
     """
     if augment not in AUGMENTATIONS:
@@ -117,13 +122,14 @@ def convnet(
     regularizer = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(INPUT_SHAPE)
     x = augmentation(augment)(inputs) if augment else inputs
+    norm = FusedBatchNormalization if fused_batch_norm else layers.BatchNormalization
     for block, (width, convs) in enumerate(zip(filters, convs_per_block, strict=True)):
         normalise = batch_norm and (stem_batch_norm or block > 0)
         for _ in range(convs):
             x = layers.Conv2D(width, 3, padding="same", use_bias=not normalise,
                               kernel_regularizer=regularizer)(x)
             if normalise:
-                x = layers.BatchNormalization(momentum=0.9)(x)
+                x = norm(momentum=0.9)(x)
             x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2)(x)
         if dropout:
