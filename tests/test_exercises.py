@@ -88,3 +88,18 @@ def test_a_bottleneck_with_a_relu_before_the_sum_is_rejected():
 
     with pytest.raises(ExerciseError, match="ReLU"):
         exercises.get("07.1").checker(relu_before_sum)
+
+
+def test_a_conv_block_with_the_kits_fused_batch_norm_passes():
+    """02.4: a learner copying ``vision.convnet`` writes ``FusedBatchNormalization``; it is
+    batch norm, so the check accepts it."""
+    from keras import layers
+
+    from swtwo_tf.layers.normalization import FusedBatchNormalization
+
+    def fused_block(x, filters):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.Activation("relu")(FusedBatchNormalization()(x))
+        return layers.MaxPooling2D(2)(x)
+
+    exercises.get("02.4").checker(fused_block)
