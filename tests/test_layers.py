@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from swtwo_tf.features import text as text_features
-from swtwo_tf.layers import audio, text
+from swtwo_tf.layers import audio, images, text
 
 RNG = np.random.default_rng(0)
 
@@ -51,8 +51,12 @@ CASES = {
     text.TransformerBlock: (
         {"dim": 8, "heads": 4, "feed_forward": 12, "dropout": 0.2},
         (_floats(2, 5, 8), np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)), {}),
+    images.RandomAffine: ({"rotation": 0.05, "zoom": 0.2, "shift": 0.1,
+                           "interpolation": "nearest", "seed": 3},
+                          (RNG.random((3, 12, 10, 2)).astype(np.float32),), {}),
 }
-AUGMENTATION = [audio.AddNoise, audio.TimeShift, audio.SpeedPerturb, audio.SpecAugment]
+AUGMENTATION = [audio.AddNoise, audio.TimeShift, audio.SpeedPerturb, audio.SpecAugment,
+                images.RandomAffine]
 all_layers = pytest.mark.parametrize("cls", list(CASES), ids=lambda cls: cls.__name__)
 
 
@@ -156,6 +160,12 @@ INVALID = [
      "dropout"),
     (text.TransformerBlock, {"dim": 8, "heads": 2, "feed_forward": 8, "dropout": -0.1},
      "dropout"),
+    (images.RandomAffine, {"rotation": 0.6}, "rotation"),
+    (images.RandomAffine, {"rotation": -0.1}, "rotation"),
+    (images.RandomAffine, {"zoom": 1.0}, "zoom"),
+    (images.RandomAffine, {"shift": "a little"}, "shift"),
+    (images.RandomAffine, {"interpolation": "cubic"}, "interpolation"),
+    (images.RandomAffine, {"seed": -1}, "seed"),
 ]
 
 
@@ -284,3 +294,67 @@ def test_the_image_cnns_normalise_their_convolutions_with_the_fused_layer():
                  if isinstance(layer, keras.layers.BatchNormalization)]
         on_maps = [layer for layer in norms if len(layer.input.shape) == 4]
         assert on_maps and all(type(layer) is FusedBatchNormalization for layer in on_maps)
+
+
+# RandomAffine: one resampling for the rotation, zoom and shift of the digit augmentation. Its
+# matrix must be the formula q = s R(theta) (p - c) + c - t, checked on maps with exact answers.
+
+def _affine(image, angle=0.0, scale=1.0, shift_x=0.0, shift_y=0.0):
+    height, width = image.shape[:2]
+    transform = images.RandomAffine.matrix(
+        *(np.array([v], np.float32) for v in (angle, scale, shift_x, shift_y)), height, width)
+    return np.asarray(keras.ops.image.affine_transform(
+        image[None], transform, interpolation="bilinear", fill_mode="constant"))[0]
+
+
+def test_a_quarter_turn_is_numpys_rot90():
+    square = RNG.random((7, 7, 1)).astype(np.float32)
+    np.testing.assert_allclose(_affine(square, angle=np.pi / 2), np.rot90(square), atol=1e-5)
+
+
+def test_a_whole_pixel_shift_moves_the_pixels_and_fills_zeros():
+    image = RNG.random((6, 8, 1)).astype(np.float32) + 1
+    moved = _affine(image, shift_x=2, shift_y=1)  # 2 columns right, 1 row down
+    np.testing.assert_allclose(moved[1:, 2:], image[:-1, :-2], atol=1e-6)
+    assert not moved[0].any() and not moved[:, :2].any()
+
+
+def test_a_zoom_keeps_the_centre_and_shrinks_the_content():
+    image = np.zeros((9, 9, 1), np.float32)
+    image[2:7, 2:7] = 1  # a 5x5 square about the centre
+    smaller = _affine(image, scale=2.0)  # each output pixel reads twice as far out
+    assert smaller[4, 4, 0] == 1 and smaller[3:6, 3:6].sum() == 9 and smaller.sum() < 12
+
+
+def test_random_affine_draws_one_transform_per_image_within_its_ranges():
+    digit = np.zeros((1, 28, 28, 1), np.float32)
+    digit[0, 8:20, 12:16] = 1  # a thick vertical bar
+    batch = np.repeat(digit, 64, axis=0)
+    layer = images.RandomAffine(rotation=0.03, zoom=0.1, shift=0.1, seed=0)
+    out = np.asarray(layer(batch, training=True))
+    assert len({o.tobytes() for o in out}) == 64  # every image its own draw
+    ink = out.sum(axis=(1, 2, 3)) / digit.sum()  # area scales by 1/s^2, s in [0.9, 1.1]
+    assert ink.min() > 1 / 1.1**2 - 0.05 and ink.max() < 1 / 0.9**2 + 0.05
+    rows, cols = np.indices((28, 28))
+    centre_x = (out[..., 0] * cols).sum(axis=(1, 2)) / out.sum(axis=(1, 2, 3))
+    assert np.abs(centre_x - 13.5).max() <= 0.1 * 28 + 1  # shifts up to 10 % of the width
+    assert centre_x.std() > 0.5
+
+
+def test_random_affine_refuses_what_is_not_a_batch_of_images():
+    with pytest.raises(ValueError, match=r"batch of images \(n, height, width, channels\)"):
+        images.RandomAffine(zoom=0.1)(_floats(2, 28, 28), training=True)
+    with pytest.raises(ValueError, match="known height and width"):
+        images.RandomAffine(zoom=0.1)(keras.Input((None, None, 1)))
+
+
+def test_the_digit_augmentation_resamples_once():
+    import tensorflow as tf
+
+    from swtwo_tf.models import vision
+
+    augment = vision.augmentation("digits")
+    graph = tf.function(lambda x: augment(x, training=True)).get_concrete_function(
+        tf.TensorSpec((4, 28, 28, 1), tf.float32)).graph
+    kinds = [op.type for op in graph.get_operations()]
+    assert kinds.count("ImageProjectiveTransformV3") == 1, kinds

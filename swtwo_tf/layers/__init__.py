@@ -8,6 +8,8 @@
 - :mod:`swtwo_tf.layers.fusion` (chapter 10): ``ModalityDropout``, ``LogitWeights``.
 - :mod:`swtwo_tf.layers.normalization` (chapters 01-02, 07): ``FusedBatchNormalization``,
   Keras's batch norm on TensorFlow's one-kernel op, in the image CNNs.
+- :mod:`swtwo_tf.layers.images` (chapter 01): ``RandomAffine``, the digits' rotation, zoom and
+  shift in one resampling.
 
 Every layer is registered with ``keras.saving.register_keras_serializable(package="swtwo")``
 under its class name (``"swtwo>LogMelSpectrogram"``, ...), so a ``.keras`` file that uses one
@@ -16,6 +18,6 @@ Each layer checks its constructor arguments (a ``ValueError`` names the one that
 and its ``get_config`` holds all of them, so ``from_config(get_config())`` rebuilds it.
 """
 
-from swtwo_tf.layers import audio, fusion, normalization, text
+from swtwo_tf.layers import audio, fusion, images, normalization, text
 
-__all__ = ["audio", "fusion", "normalization", "text"]
+__all__ = ["audio", "fusion", "images", "normalization", "text"]
