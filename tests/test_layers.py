@@ -165,7 +165,7 @@ INVALID = [
     (images.RandomAffine, {"zoom": 1.0}, "zoom"),
     (images.RandomAffine, {"shift": "a little"}, "shift"),
     (images.RandomAffine, {"interpolation": "cubic"}, "interpolation"),
-    (images.RandomAffine, {"seed": -1}, "seed"),
+    (images.RandomAffine, {"seed": 1.5}, "seed"),
 ]
 
 
@@ -305,6 +305,24 @@ def _affine(image, angle=0.0, scale=1.0, shift_x=0.0, shift_y=0.0):
         *(np.array([v], np.float32) for v in (angle, scale, shift_x, shift_y)), height, width)
     return np.asarray(keras.ops.image.affine_transform(
         image[None], transform, interpolation="bilinear", fill_mode="constant"))[0]
+
+
+def test_the_matrix_is_the_composed_formula_on_a_non_square_image():
+    """Rotation, zoom and shift together, each image its own: q = s R(theta) (p - c) + c - t."""
+    height, width, n = 9, 14, 5
+    angle, scale = RNG.uniform(-0.7, 0.7, n), RNG.uniform(0.8, 1.3, n)
+    shift = RNG.uniform(-3, 3, (n, 2))
+    m = np.asarray(images.RandomAffine.matrix(
+        *(v.astype(np.float32) for v in (angle, scale, shift[:, 0], shift[:, 1])), height, width))
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    points = RNG.uniform(0, 14, (7, 2))  # (x, y): column, row
+    for k in range(n):
+        rotation = np.array([[np.cos(angle[k]), -np.sin(angle[k])],
+                             [np.sin(angle[k]), np.cos(angle[k])]])
+        want = scale[k] * (points - centre) @ rotation.T + centre - shift[k]
+        got = points @ np.array([m[k, [0, 1]], m[k, [3, 4]]]).T + m[k, [2, 5]]
+        np.testing.assert_allclose(got, want, atol=1e-4)
+        np.testing.assert_array_equal(m[k, 6:], 0)
 
 
 def test_a_quarter_turn_is_numpys_rot90():

@@ -62,11 +62,10 @@ class RandomAffine(layers.Layer):
         if interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, "
                              f"got {interpolation!r}")
-        if seed is not None:
-            _checks.integer("seed", seed, minimum=0)
         self.rotation, self.zoom, self.shift = float(rotation), float(zoom), float(shift)
-        self.interpolation, self.seed = interpolation, seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.interpolation, self.seed = interpolation, _checks.seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.supports_jit = False  # as Keras's image layers: no XLA kernel for the resampling
 
     @staticmethod
     def matrix(angle, scale, shift_x, shift_y, height: int, width: int):
@@ -99,7 +98,7 @@ class RandomAffine(layers.Layer):
                                 uniform(self.shift * width), uniform(self.shift * height),
                                 height, width)
         return ops.image.affine_transform(images, transform, interpolation=self.interpolation,
-                                          fill_mode="constant")
+                                          fill_mode="constant", data_format="channels_last")
 
     def compute_output_shape(self, input_shape):
         return input_shape
